@@ -1,0 +1,63 @@
+# The menu of what a newcomer can do. Every target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+# Hydra overrides for data generation, e.g. `make pipeline N_CLIENTS=2000`.
+N_CLIENTS ?=
+DATA_OVERRIDES := $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS) data.n_test_clients=$(shell echo $$(( ($(N_CLIENTS) + 6) / 7 ))),)
+PYTEST_ARGS ?=
+
+.PHONY: help install data pipeline run serve test test-fast lint format bench mlflow-ui clean
+
+help: ## Show this menu
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev extra (idempotent)
+
+data: $(STAMP) ## Materialize the configured raw data set in data/raw (synthetic by default)
+	$(PY) pipelines/generate.py $(DATA_OVERRIDES)
+
+pipeline: data ## Build the data, then run every DVC stage (dvc repro)
+	$(BIN)/dvc repro
+
+run: pipeline ## make pipeline, then serve the models and the API until Ctrl-C
+	@if [ -f pipelines/serve.py ]; then $(MAKE) --no-print-directory serve; else echo "pipeline done; serving is not part of this build yet"; fi
+
+serve: $(STAMP) ## Start both model servers and the API in the foreground (Ctrl-C stops all)
+	$(PY) pipelines/serve.py
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Run the fast tests only (no DVC, servers or full pipeline)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## Run the benchmarks (minutes; prints tables to compare with README)
+	$(PY) -m benchmarks
+
+mlflow-ui: $(STAMP) ## MLflow UI on the local store at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean: ## Remove derived data, models and the local MLflow store (keeps data/raw and .venv)
+	rm -rf data/features data/serving data/oracle.csv mlflow.db mlruns multirun
