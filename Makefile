@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 # Hydra overrides for data generation, e.g. `make pipeline N_CLIENTS=2000`.
 N_CLIENTS ?=
-DATA_OVERRIDES := $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS) data.n_test_clients=$(shell echo $$(( ($(N_CLIENTS) + 6) / 7 ))),)
+DATA_OVERRIDES := $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS),)
 PYTEST_ARGS ?=
 
 .PHONY: help install data pipeline run serve test test-fast lint format bench mlflow-ui clean
