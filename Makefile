@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-# Hydra overrides for data generation, e.g. `make pipeline N_CLIENTS=2000`.
+# Hydra overrides for data generation: `make pipeline N_CLIENTS=2000`, `make pipeline DATA=kaggle`.
+DATA ?=
 N_CLIENTS ?=
-DATA_OVERRIDES := $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS),)
+DATA_OVERRIDES := $(if $(DATA),data=$(DATA),) $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS),)
 PYTEST_ARGS ?=
 
 .PHONY: help install data pipeline run serve test test-fast lint format bench mlflow-ui clean
