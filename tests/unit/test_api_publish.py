@@ -1,0 +1,220 @@
+"""Publishing the clients database: contents, statistics, atomic replacement.
+
+Also home of the tiny published database the API unit tests use: a hand-made
+frame with the schema's application columns and a few history aggregates, and
+champions whose predictor is a small closed-form function speaking the pyfunc
+contract (the real models are exercised in tests/integration/test_serving.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_scoring.api.db import ClientsDatabase, PopulationIndex
+from credit_scoring.data.schema import LIGHT_FIELDS, TABLES
+from credit_scoring.errors import SchemaError
+from credit_scoring.models.pyfunc import HISTORY_FEATURES, input_fields, model_signature
+from credit_scoring.publish import (
+    Champion,
+    ModelRecord,
+    PublishSettings,
+    input_columns,
+    population_statistics,
+    publish,
+)
+
+SETTINGS = PublishSettings(
+    client_fields=(*LIGHT_FIELDS, "NAME_INCOME_TYPE", "CNT_FAM_MEMBERS"),
+    histogram_features=("AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_EMPLOYED"),
+    bins=(5, 10),
+    quantiles=(0.0, 0.5, 1.0),
+    histogram_range=(0.0, 1.0),
+    batch_size=16,
+)
+HISTORY_USED = HISTORY_FEATURES[:3]
+
+
+def tiny_clients(n_train: int = 60, n_test: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Train and test applicants with every application column and three history columns."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    frame: dict[str, object] = {}
+    for col in TABLES["application_train"].columns:
+        if col.vocabulary:
+            frame[col.name] = rng.choice(col.vocabulary[:2], n)
+        elif col.kind == "int":
+            frame[col.name] = rng.integers(0, 3, n)
+        else:
+            frame[col.name] = rng.random(n)
+    frame["SK_ID_CURR"] = np.arange(100002, 100002 + n)
+    frame["AMT_INCOME_TOTAL"] = np.round(rng.lognormal(11.8, 0.5, n), -2)
+    frame["AMT_CREDIT"] = np.round(rng.uniform(50_000, 1_000_000, n), -2)
+    frame["AMT_ANNUITY"] = np.round(frame["AMT_CREDIT"] / rng.uniform(10, 30, n), 1)
+    frame["AMT_GOODS_PRICE"] = frame["AMT_CREDIT"]
+    frame["DAYS_BIRTH"] = -rng.integers(7_500, 25_000, n)
+    frame["DAYS_EMPLOYED"] = np.where(rng.random(n) < 0.2, 365243, -rng.integers(0, 9_000, n))
+    frame["CODE_GENDER"] = rng.choice(["M", "F"], n)
+    clients = pd.DataFrame(frame)
+    clients.loc[3, "AMT_ANNUITY"] = np.nan
+    for name in HISTORY_USED:
+        clients[name] = np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n))
+    clients["TARGET"] = (rng.random(n) < 0.2).astype(float)
+    clients.loc[n_train:, "TARGET"] = np.nan
+    clients.insert(1, "split", ["train"] * n_train + ["test"] * n_test)
+    return clients
+
+
+def _predictor(model_name: str, threshold: float):
+    """Deterministic P(default) rising with credit/income, returning the contract's columns."""
+
+    def predict(frame: pd.DataFrame) -> pd.DataFrame:
+        ratio = frame["AMT_CREDIT"].astype(float) / frame["AMT_INCOME_TOTAL"].astype(float)
+        p = 1.0 / (1.0 + np.exp(-(ratio - 4.0)))
+        return pd.DataFrame(
+            {
+                "probability": p,
+                "score": np.round((1.0 - p) * 100.0, 1),
+                "decision": np.where(p < threshold, "granted", "refused"),
+                "threshold": threshold,
+                "model_name": f"credit-scoring-{model_name}",
+                "model_version": f"run-{model_name}",
+            }
+        )
+
+    return predict
+
+
+def tiny_champions() -> dict[str, Champion]:
+    """Champions with the real contract's input layout (light fields; app fields + HISTORY)."""
+    champions = {}
+    for name, features in (("light", LIGHT_FIELDS), ("full", (*LIGHT_FIELDS, *HISTORY_USED))):
+        inputs = input_columns(model_signature(input_fields(features)).inputs)
+        record = ModelRecord(
+            name=name,
+            registered_name=f"credit-scoring-{name}",
+            version="3" if name == "full" else "2",
+            run_id=f"run-{name}",
+            model_uri=f"models:/credit-scoring-{name}@champion",
+            test_auc=0.7,
+            threshold=0.4,
+            trained_at="2025-01-01T00:00:00+00:00",
+        )
+        champions[name] = Champion(record, inputs, _predictor(name, 0.4))
+    return champions
+
+
+def publish_tiny(path: Path) -> tuple[pd.DataFrame, dict]:
+    """Publish the tiny data set into the SQLite file ``path``; return the frame and manifest."""
+    clients = tiny_clients()
+    return clients, publish(clients, tiny_champions(), f"sqlite:///{path}", SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, dict]:
+    path = tmp_path_factory.mktemp("serving") / "clients.db"
+    clients, manifest = publish_tiny(path)
+    return path, clients, manifest
+
+
+def test_every_client_is_published_with_both_precomputed_scores(published) -> None:
+    path, clients, manifest = published
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT SK_ID_CURR, split, TARGET, full_score, light_decision, full_model_version "
+            "FROM clients ORDER BY SK_ID_CURR"
+        ).fetchall()
+    assert [r[0] for r in rows] == clients["SK_ID_CURR"].tolist()
+    assert manifest["n_train"] == 60 and manifest["n_test"] == 20
+    assert all(r[2] is None for r in rows if r[1] == "test")
+    assert {r[2] for r in rows if r[1] == "train"} <= {0, 1}
+    assert all(0 <= r[3] <= 100 and r[4] in ("granted", "refused") for r in rows)
+    assert {r[5] for r in rows} == {"3"}
+
+
+def test_full_model_inputs_carry_history_as_json_in_signature_order(published) -> None:
+    path, clients, _ = published
+    db = ClientsDatabase(f"sqlite:///{path}")
+    names = [c["column_name"] for c in db.input_columns("full")]
+    assert names == list(input_fields((*LIGHT_FIELDS, *HISTORY_USED)))
+    first = int(clients["SK_ID_CURR"].iloc[0])
+    stored = db.model_input("full", first)
+    history = json.loads(stored["HISTORY"])
+    expected = {k: v for k, v in clients.iloc[0][list(HISTORY_USED)].items() if pd.notna(v)}
+    assert history == pytest.approx(expected)
+    assert stored["AMT_CREDIT"] == pytest.approx(clients["AMT_CREDIT"].iloc[0])
+    assert db.model_input("full", 1) is None
+
+
+def test_histograms_share_edges_and_count_every_known_value() -> None:
+    clients = tiny_clients()
+    histograms, quantiles = population_statistics(clients, SETTINGS)
+    by_key = {(h["feature"], h["population"], h["bins"]): h for h in histograms}
+    all_income = by_key[("AMT_INCOME_TOTAL", "all", 10)]
+    repaid_income = by_key[("AMT_INCOME_TOTAL", "repaid", 10)]
+    assert all_income["edges"] == repaid_income["edges"]
+    assert sum(all_income["counts"]) == clients["AMT_INCOME_TOTAL"].notna().sum()
+    assert sum(repaid_income["counts"]) == (clients["TARGET"] == 0).sum()
+    employed = by_key[("DAYS_EMPLOYED", "all", 5)]
+    assert employed["missing"] == (clients["DAYS_EMPLOYED"] == 365243).sum()
+    medians = {(q["feature"], q["population"]): q["value"] for q in quantiles if q["q"] == 0.5}
+    assert medians[("AMT_CREDIT", "all")] == pytest.approx(clients["AMT_CREDIT"].median())
+
+
+def test_population_index_matches_a_direct_computation() -> None:
+    clients = tiny_clients()
+    repaid = clients[clients["TARGET"] == 0]
+    index = PopulationIndex.build(
+        clients["AMT_INCOME_TOTAL"].to_numpy(float),
+        repaid[["AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY"]].to_numpy(float),
+    )
+    income = float(clients["AMT_INCOME_TOTAL"].median())
+    peers = repaid[
+        (repaid["AMT_INCOME_TOTAL"] > 0.95 * income) & (repaid["AMT_INCOME_TOTAL"] < 1.05 * income)
+    ]
+    got = index.position(income)
+    assert got["income_percentile"] == pytest.approx(
+        100 * (clients["AMT_INCOME_TOTAL"] < income).mean()
+    )
+    assert got["peers"] == len(peers)
+    assert got["peers_mean_credit"] == pytest.approx(peers["AMT_CREDIT"].mean())
+    assert got["peers_mean_annuity"] == pytest.approx(peers["AMT_ANNUITY"].mean())
+    assert index.position(1.0)["peers_mean_credit"] is None
+
+
+def test_republishing_replaces_the_file_and_a_failure_keeps_the_old_one(tmp_path: Path) -> None:
+    path = tmp_path / "clients.db"
+    _, first = publish_tiny(path)
+    db = ClientsDatabase(f"sqlite:///{path}")
+    assert db.ping() == first["publish_id"]
+    _, second = publish_tiny(path)
+    assert db.ping() == second["publish_id"] != first["publish_id"]
+    broken = tiny_clients().drop(columns=["AMT_CREDIT"])
+    with pytest.raises(SchemaError, match="AMT_CREDIT"):
+        publish(broken, tiny_champions(), f"sqlite:///{path}", SETTINGS)
+    assert db.ping() == second["publish_id"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clients.db"]
+
+
+def test_staged_swap_on_a_shared_database_leaves_no_staging_tables(tmp_path: Path) -> None:
+    # A non-file URL path (what PostgreSQL uses): load under a suffix, swap in one transaction.
+    from sqlalchemy import create_engine, inspect
+
+    from credit_scoring.publish import _load
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    clients = tiny_clients()
+    champions = tiny_champions()
+    predictions = {m: c.predict(clients) for m, c in champions.items()}
+    for publish_id in ("aaa", "bbb"):
+        _load(engine, clients, champions, predictions, SETTINGS, publish_id)
+    names = set(inspect(engine).get_table_names())
+    assert "clients" in names and not any("__" in n for n in names)
+    with engine.connect() as conn:
+        value = conn.exec_driver_sql("SELECT value FROM meta WHERE key='publish_id'").scalar()
+    assert value == "bbb"
