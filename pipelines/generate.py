@@ -1,0 +1,86 @@
+"""Stage `data`: materialize the configured raw data set in ``paths.raw``.
+
+``data.source=synthetic`` generates the eight files (and the oracle at
+``paths.oracle``) unless ``data/raw`` already holds a set generated with the same
+parameters, recorded in a stamp file next to it (``data/raw`` itself must hold
+exactly the eight CSV files, since data.dvc hashes the directory).
+``data.source=kaggle`` generates nothing and checks that the files are there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from credit_scoring.data.schema import TABLES
+from credit_scoring.data.synthetic import generate
+from credit_scoring.errors import CreditScoringError
+from credit_scoring.io import atomic_file
+from credit_scoring.logs import setup_logging
+
+log = logging.getLogger("credit_scoring.pipelines.generate")
+
+
+def stamp_path(raw: Path) -> Path:
+    """Where the parameters of the generated ``raw`` directory are recorded (outside it)."""
+    return raw.parent / f".{raw.name}_params.json"
+
+
+def materialize(data: DictConfig, raw: Path, oracle: Path) -> None:
+    """Generate or check ``raw`` according to ``data.source``."""
+    if data.source == "kaggle":
+        missing = [
+            t.file_name for t in TABLES.values() if t.required and not (raw / t.file_name).is_file()
+        ]
+        if missing:
+            raise CreditScoringError(
+                f"data.source=kaggle but {raw} lacks {', '.join(missing)}: download the Kaggle "
+                "'Home Credit Default Risk' files into it (or use data=synthetic)"
+            )
+        log.info("using the Kaggle files in %s", raw)
+        return
+    if data.source != "synthetic":
+        raise CreditScoringError(f"unknown data.source {data.source!r} (synthetic or kaggle)")
+    params = {
+        "n_clients": int(data.n_clients),
+        "n_test_clients": None if data.n_test_clients is None else int(data.n_test_clients),
+        "seed": int(data.seed),
+        "risk": OmegaConf.to_container(data.risk, resolve=True),
+        "oracle": str(oracle),
+    }
+    stamp = stamp_path(raw)
+    complete = all((raw / t.file_name).is_file() for t in TABLES.values()) and oracle.is_file()
+    if complete and stamp.is_file() and json.loads(stamp.read_text()) == params:
+        log.info("%s already holds this data set (%s); nothing to do", raw, stamp)
+        return
+    generate(
+        raw,
+        n_clients=params["n_clients"],
+        n_test_clients=params["n_test_clients"],
+        seed=params["seed"],
+        oracle_path=oracle,
+        chunk_size=int(data.chunk_size),
+        risk=params["risk"],
+    )
+    with atomic_file(stamp) as tmp:
+        tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base=None)
+def main(cfg: DictConfig) -> None:
+    """Compose the config, then materialize ``cfg.paths.raw``."""
+    setup_logging()
+    try:
+        materialize(cfg.data, Path(cfg.paths.raw), Path(cfg.paths.oracle))
+    except CreditScoringError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
