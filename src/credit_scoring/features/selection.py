@@ -1,0 +1,352 @@
+"""Rank the 795 encoded features and choose the light model's feature set.
+
+Two importances answer two questions. LightGBM gain, averaged over stratified CV
+folds, is cheap and covers every feature: it says what the trees lean on.
+Permutation importance (drop in held-out ROC AUC when a column is shuffled) says
+what the model actually *needs*, but costs one prediction per feature and repeat,
+so it is computed only for the best ``top_n`` features by gain.
+
+The light set is either the seed's ten counter fields (``strategy="fixed"``) or
+the ``k`` best-ranked features an applicant can state at the counter
+(``strategy="top_k"``). Both sets are then scored on the *same* folds, so the
+report's "share of the full model's AUC the light set keeps" compares like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from matplotlib.figure import Figure
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from tqdm import tqdm
+
+from credit_scoring.data.schema import LIGHT_FIELDS, TABLES, feature_name, features_795
+from credit_scoring.errors import CreditScoringError, SchemaError
+from credit_scoring.io import atomic_dir
+
+log = logging.getLogger(__name__)
+
+Strategy = Literal["fixed", "top_k"]
+
+RANKING_FILE = "feature_ranking.csv"
+FEATURE_SETS_FILE = "feature_sets.json"
+REPORT_FILE = "report.json"
+SUMMARY_FILE = "summary.md"
+PLOT_FILE = "top_features.png"
+
+
+class SelectionConfigError(CreditScoringError):
+    """The selection config names something the feature set does not have."""
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """The ``selection`` config group, typed (see conf/selection/default.yaml)."""
+
+    strategy: Strategy = "fixed"
+    k: int = 10
+    folds: int = 5
+    permutation_top_n: int = 30
+    permutation_repeats: int = 5
+    plot_top: int = 30
+    seed: int = 42
+    lgbm: Mapping[str, Any] = field(default_factory=dict)
+    counter_fields: Sequence[str] = LIGHT_FIELDS
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> SelectionConfig:
+        """Build from the resolved Hydra group, flattening its ``permutation`` block."""
+        perm = cfg.get("permutation", {})
+        config = cls(
+            strategy=cfg.get("strategy", "fixed"),
+            k=int(cfg.get("k", 10)),
+            folds=int(cfg.get("folds", 5)),
+            permutation_top_n=int(perm.get("top_n", 30)),
+            permutation_repeats=int(perm.get("n_repeats", 5)),
+            plot_top=int(cfg.get("plot_top", 30)),
+            seed=int(cfg.get("seed", 42)),
+            lgbm=dict(cfg.get("lgbm", {})),
+            counter_fields=tuple(cfg.get("counter_fields", LIGHT_FIELDS)),
+        )
+        if config.strategy not in ("fixed", "top_k"):
+            raise SelectionConfigError(
+                f"selection.strategy must be 'fixed' or 'top_k', not {config.strategy!r}"
+            )
+        if config.folds < 2:
+            raise SelectionConfigError(f"selection.folds must be at least 2, not {config.folds}")
+        if config.k < 1:
+            raise SelectionConfigError(f"selection.k must be at least 1, not {config.k}")
+        return config
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """What the stage writes: the ranking table, the named feature sets, the report."""
+
+    ranking: pd.DataFrame
+    feature_sets: dict[str, list[str]]
+    report: dict[str, Any]
+
+
+def counter_features(fields: Sequence[str], features: Sequence[str]) -> list[str]:
+    """Expand counter fields into encoded feature names, in ``features`` order.
+
+    An encoded name (``AMT_CREDIT``, ``CODE_GENDER``, ``PAYMENT_RATE``) stands for
+    itself; a categorical application column stands for its one-hot features, named
+    from the schema's vocabulary (never from the data). Anything else is a typo in
+    the config and is refused rather than silently ignored.
+    """
+    known = set(features)
+    application = TABLES["application_train"]
+    wanted: set[str] = set()
+    for name in fields:
+        if name in known:
+            wanted.add(name)
+            continue
+        try:
+            column = application.column(name)
+        except KeyError:
+            column = None
+        if column is None or column.vocabulary is None:
+            raise SelectionConfigError(
+                f"selection.counter_fields: {name!r} is neither one of the 795 features "
+                "nor a categorical application column"
+            )
+        wanted.update(
+            one_hot
+            for one_hot in (feature_name(f"{name}_{value}") for value in column.vocabulary)
+            if one_hot in known
+        )
+    return [f for f in features if f in wanted]
+
+
+def load_feature_matrix(path: Path | str) -> tuple[pd.DataFrame, pd.Series]:
+    """Read ``features_795.parquet`` as (X with the 795 columns in order, TARGET).
+
+    Raises ``SchemaError`` naming the file and the first missing column, so a stale
+    or foreign file fails here rather than as a shape error deep in LightGBM.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError("feature matrix not found (run the features stage)", file=str(path))
+    names = features_795()
+    present = set(pq.read_schema(path).names)
+    for column in ("SK_ID_CURR", "TARGET", *names):
+        if column not in present:
+            raise SchemaError("missing column", file=str(path), column=column)
+    frame = pd.read_parquet(path, columns=["TARGET", *names])
+    if frame["TARGET"].isna().any():
+        row = int(np.flatnonzero(frame["TARGET"].isna().to_numpy())[0])
+        raise SchemaError(f"TARGET is missing on row {row}", file=str(path), column="TARGET")
+    # float32 halves the memory at full scale (307k x 795); LightGBM bins the values anyway.
+    return frame[list(names)].astype("float32"), frame["TARGET"].astype("int8")
+
+
+class _ColumnsOverContext(ClassifierMixin, BaseEstimator):
+    """A fitted model that sees ``context`` with only some columns replaced by ``X``'s.
+
+    ``permutation_importance`` shuffles every column it is given; handing it just the
+    top-N columns through this view keeps the model's 795 inputs intact while only
+    those N are permuted, which is what makes the permutation step cheap.
+    """
+
+    def __init__(self, model: lgb.LGBMClassifier, context: pd.DataFrame) -> None:
+        self.model = model
+        self.context = context
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.model.classes_
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> _ColumnsOverContext:
+        """No-op: the wrapped model is already fitted; sklearn's API check requires ``fit``."""
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """P(class) of the wrapped model on ``context`` with ``X``'s columns swapped in."""
+        full = self.context.copy()
+        full[list(X.columns)] = X.to_numpy()
+        return self.model.predict_proba(full)
+
+
+def _fit(params: Mapping[str, Any], seed: int, X: pd.DataFrame, y: pd.Series) -> lgb.LGBMClassifier:
+    model = lgb.LGBMClassifier(**params, random_state=seed, importance_type="gain")
+    return model.fit(X, y)
+
+
+def _cv_auc(
+    X: pd.DataFrame,
+    y: pd.Series,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    config: SelectionConfig,
+    label: str,
+) -> tuple[list[float], list[lgb.LGBMClassifier]]:
+    """Fit one quick model per fold; return the held-out AUCs and the fitted models."""
+    aucs, models = [], []
+    for train_idx, valid_idx in tqdm(folds, desc=f"CV {label}", unit="fold", leave=False):
+        model = _fit(config.lgbm, config.seed, X.iloc[train_idx], y.iloc[train_idx])
+        proba = model.predict_proba(X.iloc[valid_idx])[:, 1]
+        aucs.append(float(roc_auc_score(y.iloc[valid_idx], proba)))
+        models.append(model)
+    return aucs, models
+
+
+def choose_light(
+    ranking: pd.DataFrame, strategy: Strategy, k: int, counter: Sequence[str]
+) -> list[str]:
+    """The light feature set: the seed's ten fields, or the ``k`` best-ranked counter features."""
+    if strategy == "fixed":
+        return list(LIGHT_FIELDS)
+    eligible = ranking[ranking["feature"].isin(set(counter))].sort_values("rank")
+    if len(eligible) < k:
+        raise SelectionConfigError(
+            f"selection.k={k} but only {len(eligible)} counter features exist"
+        )
+    return eligible["feature"].head(k).tolist()
+
+
+def select_features(X: pd.DataFrame, y: pd.Series, config: SelectionConfig) -> SelectionResult:
+    """Rank ``X``'s features, choose the light set and measure what it keeps of the full AUC."""
+    started = time.perf_counter()
+    features = list(X.columns)
+    counter = counter_features(config.counter_fields, features)
+    splitter = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+    folds = list(splitter.split(np.zeros(len(y)), y))
+
+    full_aucs, full_models = _cv_auc(X, y, folds, config, "full")
+    gains = np.vstack([m.feature_importances_ for m in full_models])
+    ranking = pd.DataFrame(
+        {
+            "feature": features,
+            "gain_mean": gains.mean(axis=0),
+            # n-1: the folds are a sample of the splits we could have drawn.
+            "gain_std": gains.std(axis=0, ddof=1),
+        }
+    )
+    # A stable sort keeps the declared feature order among ties (e.g. unused features).
+    ranking = ranking.sort_values("gain_mean", ascending=False, kind="stable")
+    ranking["rank"] = np.arange(1, len(ranking) + 1)
+
+    # The first fold's validation rows are the held-out split: its model never saw them.
+    top = ranking["feature"].head(config.permutation_top_n).tolist()
+    _, valid_idx = folds[0]
+    holdout = X.iloc[valid_idx]
+    permuted = permutation_importance(
+        _ColumnsOverContext(full_models[0], holdout),
+        holdout[top],
+        y.iloc[valid_idx],
+        scoring="roc_auc",
+        n_repeats=config.permutation_repeats,
+        random_state=config.seed,
+    )
+    perm = pd.DataFrame(
+        {
+            "feature": top,
+            "permutation_importance_mean": permuted.importances_mean,
+            "permutation_importance_std": permuted.importances_std,
+        }
+    )
+    ranking = ranking.merge(perm, on="feature", how="left").reset_index(drop=True)
+
+    light = choose_light(ranking, config.strategy, config.k, counter)
+    missing = [f for f in light if f not in X.columns]
+    if missing:
+        raise SelectionConfigError(f"light features absent from the feature matrix: {missing}")
+    light_aucs, _ = _cv_auc(X[light], y, folds, config, "light")
+
+    full_mean, light_mean = float(np.mean(full_aucs)), float(np.mean(light_aucs))
+    report = {
+        "strategy": config.strategy,
+        "n_rows": len(y),
+        "positive_rate": float(y.mean()),
+        "folds": config.folds,
+        "full": {
+            "n_features": len(features),
+            "cv_auc_mean": full_mean,
+            "cv_auc_std": float(np.std(full_aucs, ddof=1)),
+            "cv_auc_folds": full_aucs,
+        },
+        "light": {
+            "n_features": len(light),
+            "features": light,
+            "cv_auc_mean": light_mean,
+            "cv_auc_std": float(np.std(light_aucs, ddof=1)),
+            "cv_auc_folds": light_aucs,
+        },
+        "auc_ratio": light_mean / full_mean,
+        # AUC 0.5 is chance: the share of the full model's lift over chance is the
+        # fairer "how much does the light set keep" figure.
+        "lift_retained": (light_mean - 0.5) / (full_mean - 0.5) if full_mean > 0.5 else None,
+        "seconds": time.perf_counter() - started,
+    }
+    log.info(
+        "light set (%s, %d features) keeps CV AUC %.4f of the full set's %.4f",
+        config.strategy,
+        len(light),
+        light_mean,
+        full_mean,
+    )
+    return SelectionResult(ranking, {"full": features, "light": light}, report)
+
+
+def summary_markdown(result: SelectionResult, top: int = 10) -> str:
+    """A short human summary of the report, for the log and the MLflow run."""
+    rep = result.report
+    lift = rep["lift_retained"]
+    lines = [
+        "# Feature selection",
+        "",
+        f"- rows: {rep['n_rows']:,} (positive rate {rep['positive_rate']:.2%}), "
+        f"{rep['folds']}-fold CV",
+        f"- full set: {rep['full']['n_features']} features, CV AUC "
+        f"{rep['full']['cv_auc_mean']:.4f} ± {rep['full']['cv_auc_std']:.4f}",
+        f"- light set ({rep['strategy']}): {rep['light']['n_features']} features, CV AUC "
+        f"{rep['light']['cv_auc_mean']:.4f} ± {rep['light']['cv_auc_std']:.4f}",
+        f"- light / full AUC: {rep['auc_ratio']:.1%}"
+        + (f"; lift over chance kept: {lift:.1%}" if lift is not None else ""),
+        "",
+        "| rank | feature | gain (mean) | permutation ΔAUC |",
+        "| ---: | --- | ---: | ---: |",
+    ]
+    for row in result.ranking.head(top).itertuples():
+        perm = row.permutation_importance_mean
+        perm_text = "" if pd.isna(perm) else f"{perm:.4f}"
+        lines.append(f"| {row.rank} | {row.feature} | {row.gain_mean:.1f} | {perm_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def importance_figure(ranking: pd.DataFrame, top: int) -> Figure:
+    """Horizontal bar chart of the ``top`` features by mean gain, with fold spread."""
+    head = ranking.head(top).iloc[::-1]
+    fig = Figure(figsize=(8, max(3.0, 0.28 * len(head) + 1)), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(head["feature"], head["gain_mean"], xerr=head["gain_std"], color="#3b6ea5")
+    ax.set_xlabel("LightGBM gain, mean over CV folds")
+    ax.set_title(f"Top {len(head)} features by gain")
+    ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def write_selection(result: SelectionResult, out_dir: Path | str, plot_top: int = 30) -> Path:
+    """Write ranking, feature sets, report, summary and chart, all or nothing."""
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        result.ranking.to_csv(tmp / RANKING_FILE, index=False)
+        (tmp / FEATURE_SETS_FILE).write_text(json.dumps(result.feature_sets, indent=2) + "\n")
+        (tmp / REPORT_FILE).write_text(json.dumps(result.report, indent=2) + "\n")
+        (tmp / SUMMARY_FILE).write_text(summary_markdown(result))
+        importance_figure(result.ranking, plot_top).savefig(tmp / PLOT_FILE, dpi=110)
+    return out_dir

@@ -1,0 +1,448 @@
+"""MLflow tracking and registry helpers: where the store is, and the gate to production.
+
+Every trained model becomes a version of ``credit-scoring-full`` / ``credit-scoring-light``
+with the alias ``challenger``. The alias ``champion`` (what the model servers load)
+moves to it only if it passes the gates: an AUC floor, no regression against the
+current champion on the *same* held-out rows, and the monotonicity check. Aliases,
+not stages: stages are deprecated since MLflow 2.9.
+
+The gate is idempotent: a run already registered is found again by its run id, and a
+decision already recorded on its version (tags ``gate_decision``/``gate_reason``) is
+reported, not re-made, so re-running the stage changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.pyfunc import PyFuncModel
+from mlflow.types import DataType
+from sklearn.metrics import roc_auc_score
+
+from credit_scoring.errors import CreditScoringError
+from credit_scoring.io import atomic_file
+from credit_scoring.models.monotonic import Direction, MonotonicityReport, check_monotone
+from credit_scoring.models.pyfunc import HISTORY_COLUMN, history_json
+
+log = logging.getLogger(__name__)
+
+#: Alias of the newest registered candidate.
+CHALLENGER = "challenger"
+#: Alias of the approved version, the one the model servers load.
+CHAMPION = "champion"
+
+#: Version tags holding the gate's outcome.
+DECISION_TAG = "gate_decision"
+REASON_TAG = "gate_reason"
+
+_RUN_JSON_KEYS = ("run_id", "model_uri", "model_name", "registered_name", "test_ids")
+
+
+class RegistryError(CreditScoringError):
+    """The registry stage cannot proceed: a missing or malformed input, named by ``file``."""
+
+    def __init__(self, message: str, *, file: str | Path | None = None) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        super().__init__(f"{self.file}: {message}" if self.file else message)
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """The tracking store to use: ``MLFLOW_TRACKING_URI`` wins over the configured value.
+
+    The environment wins so that one shell (CI, a remote server, a test's tmp store)
+    redirects every stage without editing the config DVC tracks.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    if not uri:
+        raise RegistryError("no tracking URI: set MLFLOW_TRACKING_URI or mlflow.tracking_uri")
+    return uri
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trained model as ``train@NAME`` describes it in ``models/NAME/run.json``."""
+
+    run_id: str
+    model_uri: str
+    model_name: str
+    registered_name: str
+    test_ids: Path
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    data_version: str | None = None
+    git_commit: str | None = None
+    trained_at: str | None = None
+
+    @classmethod
+    def from_run_json(cls, path: Path | str) -> Candidate:
+        """Parse ``run.json``; a missing file or key is a ``RegistryError`` naming it."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise RegistryError("not found (run the train stage first)", file=path) from exc
+        except json.JSONDecodeError as exc:
+            raise RegistryError(f"not valid JSON: {exc}", file=path) from exc
+        missing = [key for key in _RUN_JSON_KEYS if not data.get(key)]
+        if missing:
+            raise RegistryError(f"missing keys {missing}", file=path)
+        return cls(
+            run_id=data["run_id"],
+            model_uri=data["model_uri"],
+            model_name=data["model_name"],
+            registered_name=data["registered_name"],
+            test_ids=Path(data["test_ids"]),
+            metrics=data.get("metrics") or {},
+            data_version=data.get("data_version"),
+            git_commit=data.get("git_commit"),
+            trained_at=data.get("trained_at"),
+        )
+
+    def tags(self) -> dict[str, str]:
+        """Model version tags: where the version comes from and how it scored in training."""
+        tags = {
+            "run_id": self.run_id,
+            "model_name": self.model_name,
+            "data_version": self.data_version or "",
+            "git_commit": self.git_commit or "",
+            "trained_at": self.trained_at or "",
+        }
+        tags.update({k: f"{v:.6g}" for k, v in self.metrics.items() if _is_number(v)})
+        return tags
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class MonotoneCheck:
+    """One behavioural check: P(default) moves in ``direction`` as raw ``feature`` rises."""
+
+    feature: str
+    direction: Direction
+    grid: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The gates of conf/registry/default.yaml, typed."""
+
+    auc_floor: Mapping[str, float]
+    max_regression: float
+    monotone: tuple[MonotoneCheck, ...] = ()
+    monotone_rows: int = 200
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> GatePolicy:
+        """Build from the resolved ``registry`` config group."""
+        mono = cfg.get("monotone") or {}
+        checks = []
+        for check in mono.get("checks") or ():
+            direction, grid = int(check["direction"]), tuple(map(float, check["grid"]))
+            if direction not in (-1, 1) or len(grid) < 2:
+                raise RegistryError(
+                    f"registry.monotone check on {check['feature']}: direction must be -1 or 1 "
+                    "and the grid needs at least two values"
+                )
+            checks.append(MonotoneCheck(str(check["feature"]), cast(Direction, direction), grid))
+        return cls(
+            auc_floor={str(k): float(v) for k, v in cfg["auc_floor"].items()},
+            max_regression=float(cfg["max_regression"]),
+            monotone=tuple(checks),
+            monotone_rows=int(mono.get("rows", 200)),
+        )
+
+    def floor(self, model_name: str) -> float:
+        """The AUC floor of ``model_name``; an unconfigured model is an error, not a free pass."""
+        if model_name not in self.auc_floor:
+            raise RegistryError(f"registry.auc_floor has no entry for model {model_name!r}")
+        return self.auc_floor[model_name]
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether a candidate may become champion; ``reasons`` lists every failed gate."""
+
+    passed: bool
+    reasons: list[str]
+    metrics: dict[str, float | None]
+
+    @property
+    def summary(self) -> str:
+        """One line for the log and the ``gate_reason`` tag."""
+        if self.passed:
+            return "passed all gates"
+        return "; ".join(self.reasons)
+
+
+def evaluate_gates(
+    *,
+    candidate_auc: float,
+    floor: float,
+    champion_auc: float | None,
+    max_regression: float,
+    monotone: Mapping[str, bool],
+) -> GateDecision:
+    """Apply the gates to plain numbers: pure, so the policy is testable without MLflow.
+
+    ``champion_auc`` is ``None`` when there is no champion yet (the first candidate
+    only has to clear the floor and the monotonicity check). ``monotone`` maps each
+    checked feature to whether its check passed. Every gate is evaluated, so a
+    rejection lists all its reasons at once.
+    """
+    reasons = []
+    if not candidate_auc > floor:
+        reasons.append(f"test AUC {candidate_auc:.4f} is not above the floor {floor:.4f}")
+    if champion_auc is not None and candidate_auc < champion_auc - max_regression:
+        reasons.append(
+            f"test AUC {candidate_auc:.4f} is worse than the champion's {champion_auc:.4f} "
+            f"on the same rows by more than {max_regression:g}"
+        )
+    reasons.extend(
+        f"P(default) is not monotone in {feature}" for feature, ok in monotone.items() if not ok
+    )
+    return GateDecision(
+        passed=not reasons,
+        reasons=reasons,
+        metrics={"candidate_auc": candidate_auc, "champion_auc": champion_auc, "floor": floor},
+    )
+
+
+def find_version(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
+    """The version of ``name`` registered from ``run_id``, if any (the idempotency key)."""
+    versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return min(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def get_champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    """The version ``name@champion`` points to, or ``None`` if there is no champion yet."""
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException as exc:
+        if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+    if CHAMPION not in aliases:
+        return None
+    return client.get_model_version(name, aliases[CHAMPION])
+
+
+def register_candidate(client: MlflowClient, candidate: Candidate) -> tuple[ModelVersion, bool]:
+    """Register ``candidate`` as a new version aliased ``challenger``; return (version, created).
+
+    A run already registered is returned as is (``created`` false) and its aliases are
+    left alone: re-running the stage must not move ``challenger`` back to an old run.
+    """
+    name = candidate.registered_name
+    existing = find_version(client, name, candidate.run_id)
+    if existing is not None:
+        log.info("%s: run %s is already version %s", name, candidate.run_id, existing.version)
+        return existing, False
+    version = mlflow.register_model(candidate.model_uri, name, tags=candidate.tags())
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    log.info("%s: registered run %s as version %s", name, candidate.run_id, version.version)
+    return version, True
+
+
+def promote(client: MlflowClient, name: str, version: str) -> None:
+    """Point ``name@champion`` at ``version``: the model servers pick it up on restart."""
+    client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("%s: version %s is now %s", name, version, CHAMPION)
+
+
+def model_input(model: PyFuncModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns ``model``'s signature names, taken from a ``train.parquet`` slice.
+
+    The full model carries the history aggregates in one JSON column (see
+    credit_scoring.models.pyfunc); it is built here from the aggregate columns.
+    Integer columns (DAYS_BIRTH, CNT_CHILDREN) are cast to the declared double:
+    MLflow refuses int64 -> float64 as an "unsafe" conversion.
+    """
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise RegistryError("the model has no input signature; it cannot be scored safely")
+    if HISTORY_COLUMN in schema.input_names() and HISTORY_COLUMN not in frame.columns:
+        frame = frame.assign(**{HISTORY_COLUMN: history_json(frame)})
+    required = schema.required_input_names()
+    missing = [n for n in required if n not in frame.columns]
+    if missing:
+        raise RegistryError(f"the data lacks the model's required inputs {missing}")
+    columns = {}
+    for spec in schema.inputs:
+        if spec.name in frame.columns:
+            values = frame[spec.name]
+            columns[spec.name] = values.astype(float) if spec.type == DataType.double else values
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def score_auc(model: PyFuncModel, rows: pd.DataFrame) -> float:
+    """ROC AUC of ``model``'s probabilities on ``rows`` (which hold TARGET)."""
+    predictions = model.predict(model_input(model, rows))
+    return float(roc_auc_score(rows["TARGET"], predictions["probability"]))
+
+
+def load_test_rows(data: Path | str, test_ids: Path | str) -> pd.DataFrame:
+    """The rows of ``data`` whose SK_ID_CURR is listed in ``test_ids``, in file order.
+
+    Every listed id must be present: scoring the champion on fewer rows than the
+    candidate was tested on would compare different things.
+    """
+    test_ids = Path(test_ids)
+    try:
+        ids = pd.read_csv(test_ids, usecols=["SK_ID_CURR"])["SK_ID_CURR"]
+    except FileNotFoundError as exc:
+        raise RegistryError("not found (run the train stage first)", file=test_ids) from exc
+    except ValueError as exc:
+        raise RegistryError(f"expected a SK_ID_CURR column: {exc}", file=test_ids) from exc
+    if not Path(data).exists():
+        raise RegistryError("not found (run the features stage first)", file=data)
+    rows = pd.read_parquet(data, filters=[("SK_ID_CURR", "in", ids.tolist())])
+    absent = np.setdiff1d(ids.to_numpy(), rows["SK_ID_CURR"].to_numpy())
+    if absent.size:
+        raise RegistryError(
+            f"{absent.size} test ids (first: {absent[0]}) are not in {data}", file=test_ids
+        )
+    return rows.reset_index(drop=True)
+
+
+def check_monotonicity(
+    model: PyFuncModel, rows: pd.DataFrame, checks: Sequence[MonotoneCheck]
+) -> list[MonotonicityReport]:
+    """Run each check whose feature the model takes; others do not apply to this model."""
+    fields = set(model.metadata.get_input_schema().input_names())
+    frame = model_input(model, rows)
+    return [
+        check_monotone(model, frame, c.feature, c.direction, c.grid)
+        for c in checks
+        if c.feature in fields
+    ]
+
+
+def gate_candidate(
+    client: MlflowClient,
+    candidate: Candidate,
+    rows: pd.DataFrame,
+    policy: GatePolicy,
+) -> dict[str, Any]:
+    """Register ``candidate``, run the gates, promote it if it passes; return the record.
+
+    ``rows`` are the candidate's held-out rows (``load_test_rows``). Champion and
+    candidate are scored on exactly these rows. Note the bias this accepts: an older
+    champion may have trained on some of them, which can only flatter the champion,
+    so the comparison errs on the side of keeping it.
+    """
+    name = candidate.registered_name
+    floor = policy.floor(candidate.model_name)  # a config error must stop us before registering
+    version, created = register_candidate(client, candidate)
+    record: dict[str, Any] = {
+        "registered_name": name,
+        "version": version.version,
+        "run_id": candidate.run_id,
+        "created": created,
+    }
+    if not created and DECISION_TAG in version.tags:
+        champion = get_champion(client, name)
+        record |= {
+            "decision": version.tags[DECISION_TAG],
+            "reason": version.tags.get(REASON_TAG, ""),
+            "champion": champion.version if champion else None,
+        }
+        log.info("%s v%s: decided before (%s), nothing to do", name, version.version, record)
+        return record
+
+    champion = get_champion(client, name)
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    candidate_auc = score_auc(model, rows)
+    trained_auc = candidate.metrics.get("test_auc")
+    if _is_number(trained_auc) and abs(candidate_auc - float(trained_auc)) > 1e-4:
+        # Same model, same rows: a difference means the data changed after training.
+        log.warning(
+            "%s: AUC on the test rows is %.6f, training reported %.6f; data rebuilt since?",
+            name,
+            candidate_auc,
+            trained_auc,
+        )
+    champion_auc = None
+    if champion is not None and champion.version != version.version:
+        champion_model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
+        champion_auc = score_auc(champion_model, rows)
+
+    sample = rows.sample(n=min(policy.monotone_rows, len(rows)), random_state=0)
+    reports = check_monotonicity(model, sample, policy.monotone)
+    for report in reports:
+        log.info("%s v%s: %s", name, version.version, report)
+    decision = evaluate_gates(
+        candidate_auc=candidate_auc,
+        floor=floor,
+        champion_auc=champion_auc,
+        max_regression=policy.max_regression,
+        monotone={r.feature: r.ok for r in reports},
+    )
+
+    label = "passed" if decision.passed else "rejected"
+    client.set_model_version_tag(name, version.version, "registry_test_auc", f"{candidate_auc:.6f}")
+    client.set_model_version_tag(name, version.version, REASON_TAG, decision.summary)
+    if decision.passed:
+        promote(client, name, version.version)
+    else:
+        log.warning(
+            "%s v%s rejected, %s stays %s: %s",
+            name,
+            version.version,
+            f"v{champion.version}" if champion else "no version",
+            CHAMPION,
+            decision.summary,
+        )
+    # The decision tag goes last: its presence means the whole gate ran to the end.
+    client.set_model_version_tag(name, version.version, DECISION_TAG, label)
+    after = get_champion(client, name)
+    return record | {
+        "decision": label,
+        "reason": decision.summary,
+        "reasons": decision.reasons,
+        "metrics": decision.metrics,
+        "monotonicity": [
+            {k: v for k, v in asdict(r).items() if k != "grid"} | {"ok": r.ok} for r in reports
+        ],
+        "champion_before": champion.version if champion else None,
+        "champion": after.version if after else None,
+        "n_test_rows": len(rows),
+    }
+
+
+def register_models(
+    cfg: Mapping[str, Any], models_dir: Path | str, tracking_uri: str
+) -> dict[str, Any]:
+    """Gate every model of ``cfg["models"]`` and write the record to ``cfg["output"]``.
+
+    ``cfg`` is the resolved ``registry`` config group; ``models_dir`` holds each
+    model's ``NAME/run.json`` as the train stage wrote it. Returns what was written.
+    """
+    policy = GatePolicy.from_mapping(cfg)
+    client = MlflowClient(tracking_uri)
+    # mlflow.register_model and pyfunc.load_model use the global tracking URI.
+    mlflow.set_tracking_uri(tracking_uri)
+    records = {}
+    for name in cfg["models"]:
+        candidate = Candidate.from_run_json(Path(models_dir) / name / "run.json")
+        rows = load_test_rows(cfg["data"], candidate.test_ids)
+        records[name] = gate_candidate(client, candidate, rows, policy)
+    report = {"registered_at": datetime.now(UTC).isoformat(timespec="seconds"), "models": records}
+    with atomic_file(cfg["output"]) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    return report
