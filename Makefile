@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# DVC stage commands say `python ...`: they must find the project's interpreter first.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 # Hydra overrides for data generation: `make pipeline N_CLIENTS=2000`, `make pipeline DATA=kaggle`.
 DATA ?=
