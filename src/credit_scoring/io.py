@@ -10,6 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_dir(target: Path | str) -> Iterator[Path]:
     """Yield a scratch directory next to ``target`` that replaces it only on success.
@@ -20,10 +27,7 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    # mkdtemp makes the directory private (0700); the output is an ordinary directory.
-    umask = os.umask(0)
-    os.umask(umask)
-    scratch.chmod(0o777 & ~umask)
+    scratch.chmod(0o777 & ~_umask())  # mkdtemp makes the directory private (0700)
     try:
         yield scratch
     except BaseException:
@@ -46,6 +50,7 @@ def atomic_file(target: Path | str) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     scratch = Path(tmp)
+    scratch.chmod(0o666 & ~_umask())  # mkstemp makes the file private (0600)
     try:
         yield scratch
     except BaseException:
