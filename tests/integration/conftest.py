@@ -9,11 +9,13 @@ registered and published models shares this one run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,28 +26,45 @@ from tests.conftest import REPO_ROOT
 PIPELINE_CLIENTS = int(os.environ.get("CREDIT_SCORING_TEST_CLIENTS", "4000"))
 
 
+@dataclass(frozen=True)
+class PipelineRepo:
+    """A clone after `make data` (default size) and `make pipeline N_CLIENTS=...`."""
+
+    root: Path
+    env: dict[str, str]
+    #: `dvc status data.dvc --json` right after `make data` at the default size.
+    default_data_status: dict
+
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run a command in the clone with the project's environment; fail with its output."""
+        result = subprocess.run(
+            args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(args)} failed (exit {result.returncode}):\n"
+                + (result.stdout + result.stderr)[-6000:]
+            )
+        return result
+
+    @property
+    def tracking_uri(self) -> str:
+        """The clone's own MLflow store."""
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+
 @pytest.fixture(scope="session")
-def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRepo]:
     """A fresh clone of HEAD in which `make pipeline N_CLIENTS=...` succeeded."""
     clone = tmp_path_factory.mktemp("clone") / "credit-scoring"
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
     venv = Path(sys.prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
-        ["make", "pipeline", f"VENV={venv}", f"N_CLIENTS={PIPELINE_CLIENTS}"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        log = clone.parent / "make_pipeline.log"
-        log.write_text(result.stdout + result.stderr)
-        pytest.fail(
-            f"make pipeline failed (exit {result.returncode}); last output:\n"
-            + (result.stdout + result.stderr)[-6000:]
-        )
-    yield clone
+    repo = PipelineRepo(clone, env, {})
+    repo.run("make", "data", f"VENV={venv}")
+    status = json.loads(repo.run("dvc", "status", "data.dvc", "--json").stdout or "{}")
+    repo = PipelineRepo(clone, env, status)
+    repo.run("make", "pipeline", f"VENV={venv}", f"N_CLIENTS={PIPELINE_CLIENTS}", timeout=1800)
+    yield repo
     shutil.rmtree(clone, ignore_errors=True)

@@ -1,33 +1,28 @@
-"""End to end serving: real models in a real registry, real model servers, the API under gunicorn.
+"""End to end serving: registered champions, real model servers, the API under gunicorn.
 
-On a tiny data set: fit both contract models (the product's own pipeline and
-pyfunc wrapper), log and register them as ``@champion`` in a throwaway MLflow
-store, publish the clients database with the real stage code, then start the
-stack with the real launcher on free loopback ports and exercise every route,
-concurrency, a bounded schemathesis run, and the 503 path. Torn down at the end.
+The models and the clients database come from the real pipeline run on a fresh
+clone (``pipeline_repo``: features, train, register, publish). The real launcher
+starts both `mlflow models serve` processes and the API on free loopback ports;
+the tests exercise every route, concurrency, a bounded schemathesis run, and
+the 503 path. Torn down at the end.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.integration.conftest import PipelineRepo
 from tests.unit.test_api_app import VALID, serve_config
-from tests.unit.test_api_publish import HISTORY_USED, SETTINGS, tiny_clients
 
 pytestmark = pytest.mark.slow
-
-FEATURES = {
-    "light": None,  # LIGHT_FIELDS
-    "full": HISTORY_USED,  # LIGHT_FIELDS + a few history aggregates -> app fields + HISTORY
-}
 
 
 def _free_port() -> int:
@@ -36,70 +31,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _register_models(tmp: Path, clients: Any) -> str:
-    """Fit, log and register both models as @champion in a store under ``tmp``."""
-    import mlflow
-    from lightgbm import LGBMClassifier
-    from mlflow import MlflowClient
-
-    from credit_scoring.data.schema import LIGHT_FIELDS
-    from credit_scoring.models.pipeline import build_pipeline
-    from credit_scoring.models.pyfunc import (
-        CreditScoringModel,
-        input_fields,
-        log_pyfunc,
-        model_signature,
-    )
-    from credit_scoring.publish import input_columns, model_frame
-
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.create_experiment(
-        "serving-test", artifact_location=(tmp / "mlruns").as_uri()
-    )
-    train = clients[clients["split"] == "train"]
-    client = MlflowClient()
-    for name, extra in FEATURES.items():
-        features = (*LIGHT_FIELDS, *(extra or ()))
-        fields = input_fields(features)
-        registered = f"credit-scoring-{name}"
-        with mlflow.start_run(experiment_id=experiment) as run:
-            classifier = LGBMClassifier(n_estimators=30, min_child_samples=5, verbose=-1)
-            pipeline = build_pipeline(features, classifier).fit(train, train["TARGET"])
-            model = CreditScoringModel(
-                pipeline,
-                calibrator=None,
-                threshold=0.3,
-                registered_name=registered,
-                run_id=run.info.run_id,
-                fields=fields,
-            )
-            inputs = input_columns(model_signature(fields).inputs)
-            info = log_pyfunc(model, model_frame(train.head(3), inputs, name))
-            mlflow.log_metrics({"test_auc": 0.61, "threshold": 0.3})
-        version = mlflow.register_model(info.model_uri, registered)
-        client.set_registered_model_alias(registered, "champion", version.version)
-    return uri
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Registered models, a published database and the running stack; stopped at the end."""
-    import mlflow
-
+def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
+    """The stack serving the clone's registered champions and published database."""
     from credit_scoring.api.launcher import ServingStack
-    from credit_scoring.publish import load_champion, publish
+    from credit_scoring.publish import read_clients
 
-    tmp = tmp_path_factory.mktemp("serving")
-    clients = tiny_clients(n_train=400, n_test=100, seed=1)
-    tracking_uri = _register_models(tmp, clients)
-    champions = {
-        name: load_champion(name, f"credit-scoring-{name}", "champion") for name in FEATURES
-    }
-    database_url = f"sqlite:///{tmp / 'clients.db'}"
-    publish(clients, champions, database_url, SETTINGS)
-    mlflow.set_tracking_uri(None)
-
+    root = pipeline_repo.root
+    features = root / "data/features"
+    clients = read_clients(features / "train.parquet", features / "test.parquet")
+    database_url = f"sqlite:///{root / 'data/serving/clients.db'}"
     ports = {"full": _free_port(), "light": _free_port()}
     config = serve_config(database_url, ports)
     api_port = _free_port()
@@ -107,7 +48,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
     )
     config.update(startup_timeout=120, stop_timeout=10)
-    running = ServingStack(config, tracking_uri)
+    running = ServingStack(config, pipeline_repo.tracking_uri)
     running.start()
     try:
         yield {
@@ -115,6 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "clients": clients,
             "stack": running,
             "ports": ports,
+            "root": root,
         }
     finally:
         running.stop()
@@ -128,11 +70,15 @@ def _get(stack: dict[str, Any], path: str, status: int = 200) -> Any:
 
 
 def test_health_and_models(stack) -> None:
+    registry = json.loads((stack["root"] / "models/registry.json").read_text())
+    champions = {name: str(m["champion"]) for name, m in registry["models"].items()}
     health = _get(stack, "/health")
     assert health["status"] == "ok"
-    assert health["model_versions"] == {"full": "1", "light": "1"}
+    assert health["model_versions"] == champions
     models = _get(stack, "/models")
-    assert models["full"]["test_auc"] == pytest.approx(0.61)
+    metrics = json.loads((stack["root"] / "models/full/metrics.json").read_text())
+    assert models["full"]["test_auc"] == pytest.approx(metrics["test_auc"])
+    assert models["full"]["threshold"] == pytest.approx(metrics["threshold"])
 
 
 def test_live_score_matches_the_precomputed_one(stack) -> None:
@@ -141,10 +87,7 @@ def test_live_score_matches_the_precomputed_one(stack) -> None:
         body = _get(stack, f"/clients/{client_id}/score?model={model}")
         assert body["probability"] == pytest.approx(body["precomputed"]["probability"])
         assert body["decision"] == body["precomputed"]["decision"]
-        assert body["model_version"] == "1" and body["run_id"]
-    # Row 3 lacks AMT_ANNUITY, a required input: sent as null, scored as missing.
-    missing_annuity = int(stack["clients"]["SK_ID_CURR"].iloc[3])
-    assert _get(stack, f"/clients/{missing_annuity}/score?model=full")["model"] == "full"
+        assert body["model_version"] and body["run_id"]
     both = _get(stack, f"/compare/models?client_id={client_id}")
     assert set(both["models"]) == {"full", "light"}
 

@@ -1,0 +1,158 @@
+"""The whole product on a fresh clone: data, DVC stages, MLflow runs and the registry.
+
+Everything here runs the real commands a user runs (`make data`, `make pipeline`,
+`dvc repro`, `dvc status`) in a clone of HEAD, and reads the real MLflow store
+they wrote. One pipeline run is shared (``pipeline_repo``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_scoring.data.schema import LIGHT_FIELDS, MANDATORY_FIELDS, features_795
+from tests.integration.conftest import PipelineRepo
+
+pytestmark = pytest.mark.slow
+
+NAMES = {"full": "credit-scoring-full", "light": "credit-scoring-light"}
+
+
+@pytest.fixture()
+def tracking(pipeline_repo: PipelineRepo, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point MLflow at the clone's store for one test."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline_repo.tracking_uri)
+    mlflow.set_tracking_uri(pipeline_repo.tracking_uri)
+    yield pipeline_repo.tracking_uri
+    mlflow.set_tracking_uri(None)
+
+
+def test_default_data_reproduces_data_dvc(pipeline_repo: PipelineRepo) -> None:
+    """A fresh `make data` writes exactly the bytes data.dvc records."""
+    assert pipeline_repo.default_data_status == {}
+
+
+def test_pipeline_leaves_every_stage_up_to_date(pipeline_repo: PipelineRepo) -> None:
+    status = json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}")
+    assert status == {}
+    root = pipeline_repo.root
+    matrix = pd.read_parquet(root / "data/features/features_795.parquet")
+    assert list(matrix.columns) == ["SK_ID_CURR", "TARGET", *features_795()]
+    sets = json.loads((root / "models/selection/feature_sets.json").read_text())
+    assert sets["light"] == list(LIGHT_FIELDS) and len(sets["full"]) == 795
+    for model in ("full", "light"):
+        metrics = json.loads((root / f"models/{model}/metrics.json").read_text())
+        assert 0.5 < metrics["test_auc"] <= 1 and 0 < metrics["threshold"] < 1
+        assert (root / f"models/{model}/model/MLmodel").is_file()
+    full = json.loads((root / "models/full/metrics.json").read_text())
+    light = json.loads((root / "models/light/metrics.json").read_text())
+    assert full["test_auc"] > light["test_auc"] + 0.05, "history must beat the counter fields"
+    assert full["test_auc"] <= full["oracle_auc"] + 0.02
+
+
+def test_both_models_are_champions(pipeline_repo: PipelineRepo, tracking: str) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking)
+    registry = json.loads((pipeline_repo.root / "models/registry.json").read_text())
+    for model, name in NAMES.items():
+        champion = client.get_model_version_by_alias(name, "champion")
+        challenger = client.get_model_version_by_alias(name, "challenger")
+        assert champion.version == challenger.version
+        assert registry["models"][model]["decision"] == "passed"
+        run = json.loads((pipeline_repo.root / f"models/{model}/run.json").read_text())
+        assert champion.run_id == run["run_id"]
+
+
+def test_champion_scores_raw_rows_including_only_the_mandatory_amounts(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(f"models:/{NAMES['light']}@champion")
+    train = pd.read_parquet(pipeline_repo.root / "data/features/train.parquet")
+    rows = train[list(LIGHT_FIELDS)].head(50)
+    # MLflow refuses int64 for a double column: integers arrive as floats, as over HTTP JSON.
+    rows = rows.astype({c: "float64" for c in rows.select_dtypes("integer").columns})
+    mandatory_only = rows[list(MANDATORY_FIELDS)].head(1)
+    for frame in (rows, mandatory_only):
+        out = model.predict(frame)
+        assert len(out) == len(frame)
+        p = out["probability"].to_numpy()
+        assert np.all((p >= 0) & (p <= 1))
+        np.testing.assert_allclose(out["score"], np.round((1 - p) * 100, 1))
+        expected = np.where(p >= out["threshold"], "refused", "granted")
+        assert (out["decision"] == expected).all()
+        assert set(out["model_name"]) == {NAMES["light"]}
+
+
+def test_champion_probability_never_rises_with_income(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    import mlflow
+
+    from credit_scoring.models.monotonic import check_monotone
+
+    model = mlflow.pyfunc.load_model(f"models:/{NAMES['light']}@champion")
+    train = pd.read_parquet(pipeline_repo.root / "data/features/train.parquet")
+    frame = train[list(LIGHT_FIELDS)].sample(100, random_state=0)
+    grid = np.geomspace(1e3, 1e9, 60)
+    report = check_monotone(model, frame, "AMT_INCOME_TOTAL", -1, grid)
+    assert report.ok, str(report)
+    assert report.finite
+
+
+def test_rerunning_with_nothing_changed_registers_nothing(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking)
+    before = {n: len(client.search_model_versions(f"name='{n}'")) for n in NAMES.values()}
+    result = pipeline_repo.run("dvc", "repro")
+    assert "Running stage" not in result.stdout
+    after = {n: len(client.search_model_versions(f"name='{n}'")) for n in NAMES.values()}
+    assert after == before
+
+
+def test_a_config_change_reruns_only_the_stages_that_read_it(pipeline_repo: PipelineRepo) -> None:
+    conf = pipeline_repo.root / "conf/model/light.yaml"
+    original = conf.read_text()
+    assert "learning_rate: 0.05" in original
+    try:
+        conf.write_text(original.replace("learning_rate: 0.05", "learning_rate: 0.07"))
+        status = json.loads(pipeline_repo.run("dvc", "status", "--json").stdout)
+    finally:
+        conf.write_text(original)
+    assert "train@light" in status
+    assert not {"features", "select", "train@full"} & set(status)
+    assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
+
+
+def test_experiment_override_trains_a_new_light_candidate(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    """`dvc exp run -S` on a conf file reaches training; the gate decides on the new version."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking)
+    name = NAMES["light"]
+    before = len(client.search_model_versions(f"name='{name}'"))
+    pipeline_repo.run(
+        "dvc", "exp", "run", "-S", "conf/model/light.yaml:lgbm.learning_rate=0.07", timeout=900
+    )
+    versions = client.search_model_versions(f"name='{name}'")
+    assert len(versions) == before + 1
+    newest = max(versions, key=lambda v: int(v.version))
+    assert client.get_model_version_by_alias(name, "challenger").version == newest.version
+    assert newest.tags.get("gate_decision") in {"passed", "rejected"}
+    run = client.get_run(newest.run_id)
+    assert float(run.data.params["model.lgbm.learning_rate"]) == pytest.approx(0.07)
+    assert (Path(pipeline_repo.root) / "conf/model/light.yaml").read_text().count("0.07") == 1
