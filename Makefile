@@ -32,6 +32,9 @@ install: $(STAMP) ## Create .venv and install the project with its dev extra (id
 
 data: $(STAMP) ## Materialize the configured raw data set in data/raw (synthetic by default)
 	$(PY) pipelines/generate.py $(DATA_OVERRIDES)
+	@# Put the data in DVC's cache: data.dvc stays as committed when the bytes match
+	@# (the default data set), and records the new hash when they do not.
+	$(BIN)/dvc commit --force --quiet data.dvc
 
 pipeline: data ## Build the data, then run every DVC stage (dvc repro)
 	$(BIN)/dvc repro
