@@ -21,12 +21,17 @@ PYTEST_ARGS ?=
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
 
+ifdef NO_INSTALL
+# The caller brings a ready environment (VENV=...): never reinstall into it from here.
+$(STAMP): ;
+else
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+endif
 
 install: $(STAMP) ## Create .venv and install the project with its dev extra (idempotent)
 

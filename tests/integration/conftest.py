@@ -62,9 +62,17 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     repo = PipelineRepo(clone, env, {})
-    repo.run("make", "data", f"VENV={venv}")
+    # NO_INSTALL: the clone must not reinstall the package into this (shared) environment.
+    repo.run("make", "data", f"VENV={venv}", "NO_INSTALL=1")
     status = json.loads(repo.run("dvc", "status", "data.dvc", "--json").stdout or "{}")
     repo = PipelineRepo(clone, env, status)
-    repo.run("make", "pipeline", f"VENV={venv}", f"N_CLIENTS={PIPELINE_CLIENTS}", timeout=1800)
+    repo.run(
+        "make",
+        "pipeline",
+        f"VENV={venv}",
+        "NO_INSTALL=1",
+        f"N_CLIENTS={PIPELINE_CLIENTS}",
+        timeout=1800,
+    )
     yield repo
     shutil.rmtree(clone, ignore_errors=True)
