@@ -1,26 +1,31 @@
-"""Serving latency: POST /score through the API vs the model server directly vs in process.
+"""Serving latency: through the API vs the model server directly vs in process.
 
-Builds the same throwaway stack as tests/integration/test_serving.py (tiny data,
-both contract models registered as @champion, published database, both model
-servers and the API under gunicorn on free loopback ports), then measures for
-one applicant, sequentially over ``--calls`` calls: p50/p99 latency and
-throughput of (1) POST /score through the API, (2) a direct /invocations call to
-the light model server, (3) the same pyfunc model called in process; and under
-``--threads`` concurrent clients, the API's throughput. It also prints the
-payload size of /compare/distribution next to the prototype's whole-column answer.
+Measures the stack `make serve` runs, on the models and database of the last
+`make pipeline` (the registered champions in the local MLflow store and the
+published clients database), with both model servers and the API under gunicorn
+started by the real launcher on free loopback ports. For one applicant,
+sequentially over ``--calls`` calls, p50/p99 latency and throughput of:
 
-    python -m benchmarks.bench_api
-    python -m benchmarks.bench_api --calls 500 --threads 8
+- light model: POST /score through the API, a direct /invocations call, and the
+  same pyfunc model called in process;
+- full model (795 features, history as one JSON column): GET
+  /clients/{id}/score?model=full through the API, a direct /invocations call with
+  the model's logged serving example, and in process;
 
-Targets: API p50 < 15 ms, p99 < 60 ms, >= 150 req/s.
+then the API's throughput under ``--threads`` concurrent clients, and the payload
+of /compare/distribution next to the prototype's whole-column answer.
+
+    make pipeline && python -m benchmarks.bench_api [--calls 500 --threads 8]
+
+Targets: API p50 < 15 ms, p99 < 60 ms, >= 150 req/s for one applicant.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +37,8 @@ import requests
 from credit_scoring.logs import setup_logging
 
 log = logging.getLogger("benchmarks.api")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Clients who repaid (TARGET = 0) in the real application_train: 307,511 - 24,825.
 REAL_REPAID = 282_686
@@ -64,80 +71,111 @@ def _row(name: str, times: list[float], reference: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Build the stack, measure, print the table, tear down."""
+    """Start the stack on the pipeline's outputs, measure, print the tables, tear down."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
     setup_logging()
 
+    import json
+
     import mlflow
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
     from credit_scoring.api.launcher import ServingStack
-    from credit_scoring.publish import load_champion, publish
-    from tests.integration.test_serving import FEATURES, _free_port, _register_models
-    from tests.unit.test_api_app import serve_config
-    from tests.unit.test_api_publish import SETTINGS, tiny_clients
+    from credit_scoring.registry import resolve_tracking_uri
 
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        clients = tiny_clients(n_train=2000, n_test=300, seed=3)
-        tracking_uri = _register_models(tmp, clients)
-        champions = {n: load_champion(n, f"credit-scoring-{n}", "champion") for n in FEATURES}
-        database_url = f"sqlite:///{tmp / 'clients.db'}"
-        publish(clients, champions, database_url, SETTINGS)
-        mlflow.set_tracking_uri(None)
-        ports = {"full": _free_port(), "light": _free_port()}
-        config = serve_config(database_url, ports)
-        api_port = _free_port()
-        config["api"].update(
-            host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
-        )
-        config.update(startup_timeout=120, stop_timeout=10)
-        stack = ServingStack(config, tracking_uri)
-        stack.start()
-        try:
-            api = f"http://127.0.0.1:{api_port}"
-            session = requests.Session()
-            light_server = f"http://127.0.0.1:{ports['light']}/invocations"
-            direct_body = {
-                "dataframe_split": {"columns": list(APPLICANT), "data": [list(APPLICANT.values())]}
-            }
-            frame = pd.DataFrame([APPLICANT]).astype(float)
-            light = champions["light"]
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
+        cfg = compose(config_name="config")
+    config = OmegaConf.to_container(cfg.serve, resolve=True)
+    database = REPO_ROOT / "data" / "serving" / "clients.db"
+    if not database.is_file():
+        raise SystemExit(f"{database} not found: run `make pipeline` first")
+    tracking_uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    ports = {name: _free_port() for name in ("full", "light")}
+    for name, port in ports.items():
+        config["model_servers"][name]["port"] = port
+    api_port = _free_port()
+    config["api"]["port"] = api_port
 
-            in_process = _timed(lambda: light.predict(frame), args.calls)
-            direct = _timed(lambda: session.post(light_server, json=direct_body), args.calls)
-            through_api = _timed(lambda: session.post(f"{api}/score", json=APPLICANT), args.calls)
+    models = {n: mlflow.pyfunc.load_model(f"models:/credit-scoring-{n}@champion") for n in ports}
+    example = json.loads((REPO_ROOT / "models/full/model/serving_input_example.json").read_text())
+    full_frame = pd.DataFrame(**example["dataframe_split"]).head(1)
+    full_body = {"dataframe_split": json.loads(full_frame.to_json(orient="split", index=False))}
+    light_frame = pd.DataFrame([APPLICANT]).astype(float)
+    light_body = {"dataframe_split": json.loads(light_frame.to_json(orient="split", index=False))}
+
+    stack = ServingStack(config, tracking_uri)
+    stack.start()
+    try:
+        api = f"http://127.0.0.1:{api_port}"
+        session = requests.Session()
+        client_id = _some_client(database)
+        server = {n: f"http://127.0.0.1:{p}/invocations" for n, p in ports.items()}
+        for name, frame, body, through_api in (
+            (
+                "light",
+                light_frame,
+                light_body,
+                lambda: session.post(f"{api}/score", json=APPLICANT),
+            ),
+            (
+                "full",
+                full_frame,
+                full_body,
+                lambda: session.get(f"{api}/clients/{client_id}/score?model=full"),
+            ),
+        ):
+            model = models[name]
+            in_process = _timed(lambda m=model, f=frame: m.predict(f), args.calls)
+            direct = _timed(lambda n=name, b=body: session.post(server[n], json=b), args.calls)
+            api_times = _timed(through_api, args.calls)
             reference = statistics.median(in_process) * 1000  # ms, as the rows print
-            print("\nPOST /score, one applicant, light model, sequential calls")
+            print(f"\n{name} model, one applicant, sequential calls (ratio: p50 / in process)")
             print(_row("in process (pyfunc.predict)", in_process, None))
             print(_row("model server /invocations", direct, reference))
-            print(_row("API POST /score", through_api, reference))
+            print(_row("through the API", api_times, reference))
 
-            def burst(_: int) -> None:
-                with requests.Session() as s:
-                    for _ in range(args.calls // args.threads):
-                        s.post(f"{api}/score", json=APPLICANT)
+        def burst(_: int) -> None:
+            with requests.Session() as s:
+                for _ in range(args.calls // args.threads):
+                    s.post(f"{api}/score", json=APPLICANT)
 
-            start = time.perf_counter()
-            with ThreadPoolExecutor(args.threads) as pool:
-                list(pool.map(burst, range(args.threads)))
-            total = (args.calls // args.threads) * args.threads
-            rate = total / (time.perf_counter() - start)
-            print(f"API POST /score, {args.threads} concurrent clients: {rate:.0f} req/s")
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.threads) as pool:
+            list(pool.map(burst, range(args.threads)))
+        total = (args.calls // args.threads) * args.threads
+        rate = total / (time.perf_counter() - start)
+        print(f"\nAPI POST /score (light), {args.threads} concurrent clients: {rate:.0f} req/s")
 
-            hist = session.get(f"{api}/compare/distribution?feature=AMT_INCOME_TOTAL&bins=10")
-            column = session.get(f"{api}/legacy/compare/distribution_income")
-            n_repaid = len(column.json())
-            real_mb = len(column.content) / max(n_repaid, 1) * REAL_REPAID / 1e6
-            print(
-                f"\n/compare/distribution: {len(hist.content)} bytes; prototype's whole column: "
-                f"{len(column.content)} bytes for {n_repaid} repaid clients "
-                f"(~{real_mb:.1f} MB for the {REAL_REPAID:,} repaid clients of the real data)"
-            )
-        finally:
-            stack.stop()
+        hist = session.get(f"{api}/compare/distribution?feature=AMT_INCOME_TOTAL&bins=50")
+        column = session.get(f"{api}/legacy/compare/distribution_income")
+        n_repaid = len(column.json())
+        real_mb = len(column.content) / max(n_repaid, 1) * REAL_REPAID / 1e6
+        print(
+            f"\n/compare/distribution (50 bins): {len(hist.content):,} bytes; the prototype's "
+            f"whole column: {len(column.content):,} bytes for {n_repaid:,} repaid clients "
+            f"(~{real_mb:.1f} MB for the {REAL_REPAID:,} repaid clients of the real data)"
+        )
+    finally:
+        stack.stop()
+
+
+def _some_client(database: Path) -> int:
+    """A known client id from the published database."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT SK_ID_CURR FROM clients LIMIT 1").fetchone()[0])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

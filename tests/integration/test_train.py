@@ -20,6 +20,7 @@ from tests.unit._models_data import tiny_training_frame
 
 #: Small but real: 2 folds, few trees, one thread (shared CI cores).
 FAST = [
+    "model.feature_sets_file=null",  # the schema's own lists: no selection stage here
     "train.cv_folds=2",
     "train.early_stopping_rounds=10",
     "train.n_jobs=1",
