@@ -126,6 +126,8 @@ def importance_figure(importance: pd.DataFrame, column: str, title: str) -> Figu
     fig = Figure(figsize=(7, max(3.0, 0.25 * len(importance))))
     ax = fig.subplots()
     ax.barh(importance["feature"][::-1], importance[column][::-1])
-    ax.set(xlabel=column, title=f"Feature importance ({column}) - {title}")
+    ax.set(xlabel=column)
+    # A figure title spans the whole width: long feature names squeeze the axes title.
+    fig.suptitle(f"Feature importance ({column}) - {title}", fontsize="medium")
     fig.tight_layout()
     return fig
