@@ -67,8 +67,12 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 bench: $(STAMP) ## Run the benchmarks (minutes; prints tables to compare with README)
 	$(PY) -m benchmarks
 
-mlflow-ui: $(STAMP) ## MLflow UI on the local store at http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+# The local store by default; MLFLOW_TRACKING_URI (a database URL) wins, as in every stage.
+MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
+MLFLOW_UI_PORT ?= 5000
+
+mlflow-ui: $(STAMP) ## MLflow UI on the tracking store at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_UI_PORT)
 
 clean: ## Remove derived data, models and the local MLflow store (keeps data/raw and .venv)
 	rm -rf data/features data/serving data/oracle.csv mlflow.db mlruns multirun
