@@ -15,7 +15,7 @@ sequentially over ``--calls`` calls, p50/p99 latency and throughput of:
 then the API's throughput under ``--threads`` concurrent clients, and the payload
 of /compare/distribution next to the prototype's whole-column answer.
 
-    make pipeline && python -m benchmarks.bench_api [--calls 500 --threads 8]
+    make pipeline && python -m benchmarks.bench_api [--calls 500 --threads 8] [overrides]
 
 Targets: API p50 < 15 ms, p99 < 60 ms, >= 150 req/s for one applicant.
 """
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. serve.api.workers=3")
     args = parser.parse_args(argv)
     setup_logging()
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     from credit_scoring.registry import resolve_tracking_uri
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        cfg = compose(config_name="config")
+        cfg = compose(config_name="config", overrides=args.overrides)
     config = OmegaConf.to_container(cfg.serve, resolve=True)
     database = REPO_ROOT / "data" / "serving" / "clients.db"
     if not database.is_file():
