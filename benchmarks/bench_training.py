@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"paths.oracle={root / 'oracle.csv'}",
             f"paths.models={root / 'models'}",
             f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}",
+            "model.feature_sets_file=null",  # the schema's own lists: no selection stage here
             *args.overrides,
         ]
         configs = {
