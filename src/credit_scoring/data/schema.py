@@ -529,6 +529,12 @@ def _parse(table: str, spec: str) -> tuple[Column, ...]:
     return tuple(cols)
 
 
+#: POS, instalment and card rows hang on a previous application and repeat its client.
+_MONTHLY_OF_PREVIOUS = (
+    ForeignKey("SK_ID_PREV", "previous_application"),
+    ForeignKey("SK_ID_CURR", "application"),
+)
+
 _TRAIN_COLUMNS = _parse("application_train", _COLUMNS["application_train"])
 
 #: Every table, keyed by its name (which is also the file stem).
@@ -561,26 +567,17 @@ TABLES: dict[str, TableSchema] = {
     "POS_CASH_balance": TableSchema(
         "POS_CASH_balance",
         _parse("POS_CASH_balance", _COLUMNS["POS_CASH_balance"]),
-        foreign_keys=(
-            ForeignKey("SK_ID_PREV", "previous_application"),
-            ForeignKey("SK_ID_CURR", "application"),
-        ),
+        foreign_keys=_MONTHLY_OF_PREVIOUS,
     ),
     "installments_payments": TableSchema(
         "installments_payments",
         _parse("installments_payments", _COLUMNS["installments_payments"]),
-        foreign_keys=(
-            ForeignKey("SK_ID_PREV", "previous_application"),
-            ForeignKey("SK_ID_CURR", "application"),
-        ),
+        foreign_keys=_MONTHLY_OF_PREVIOUS,
     ),
     "credit_card_balance": TableSchema(
         "credit_card_balance",
         _parse("credit_card_balance", _COLUMNS["credit_card_balance"]),
-        foreign_keys=(
-            ForeignKey("SK_ID_PREV", "previous_application"),
-            ForeignKey("SK_ID_CURR", "application"),
-        ),
+        foreign_keys=_MONTHLY_OF_PREVIOUS,
     ),
 }
 
