@@ -156,3 +156,33 @@ def test_experiment_override_trains_a_new_light_candidate(
     run = client.get_run(newest.run_id)
     assert float(run.data.params["model.lgbm.learning_rate"]) == pytest.approx(0.07)
     assert (Path(pipeline_repo.root) / "conf/model/light.yaml").read_text().count("0.07") == 1
+
+
+def test_mlproject_train_entry_point_runs_the_same_code(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    """`mlflow run . -e train` trains through the same script, attached to MLflow's run."""
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name("credit-scoring")
+    before = len(mlflow.search_runs([experiment.experiment_id]))
+    result = pipeline_repo.run(
+        "mlflow",
+        "run",
+        ".",
+        "-e",
+        "train",
+        "-P",
+        "model=light",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "credit-scoring",
+        timeout=900,
+    )
+    runs = mlflow.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
+    assert len(runs) == before + 1, result.stdout[-2000:] + result.stderr[-2000:]
+    newest = runs.iloc[0]
+    assert newest["status"] == "FINISHED"
+    assert newest["tags.mlflow.project.entryPoint"] == "train"
+    assert newest["metrics.test_auc"] > 0.5
