@@ -27,6 +27,16 @@ def linked(linked_dir: Path) -> pd.DataFrame:
     return oracle_features(linked_dir).set_index("SK_ID_CURR")
 
 
+@pytest.fixture()
+def raw(linked_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the linked heads, for a test to damage."""
+    copy = tmp_path / "raw"
+    copy.mkdir()
+    for path in linked_dir.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    return copy
+
+
 def _read(raw_dir: Path, table: str) -> pd.DataFrame:
     dtypes = {c.name: "str" for c in TABLES[table].categorical}
     return pd.read_csv(raw_dir / TABLES[table].file_name, dtype=dtypes)
@@ -85,13 +95,7 @@ def test_variance_is_the_sample_variance(linked_dir: Path, linked: pd.DataFrame)
     assert checked["several"] > 0
 
 
-def test_missing_payment_date_counts_as_zero_days_and_zero_sum(
-    linked_dir: Path, tmp_path: Path
-) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for path in linked_dir.iterdir():
-        (raw / path.name).write_bytes(path.read_bytes())
+def test_missing_payment_date_counts_as_zero_days_and_zero_sum(raw: Path) -> None:
     instalments = _read(raw, "installments_payments")
     client = int(instalments["SK_ID_CURR"].iloc[0])
     only = instalments[instalments["SK_ID_CURR"] == client].head(1).copy()
@@ -109,13 +113,7 @@ def test_missing_payment_date_counts_as_zero_days_and_zero_sum(
     assert np.isnan(row["INSTAL_DAYS_ENTRY_PAYMENT_MEAN"])
 
 
-def test_xna_gender_is_dropped_and_undeclared_category_is_all_zero(
-    linked_dir: Path, tmp_path: Path
-) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for path in linked_dir.iterdir():
-        (raw / path.name).write_bytes(path.read_bytes())
+def test_xna_gender_is_dropped_and_undeclared_category_is_all_zero(raw: Path) -> None:
     applicants = _read(raw, "application_train")
     dropped, odd = applicants["SK_ID_CURR"].iloc[:2]
     applicants.loc[0, "CODE_GENDER"] = "XNA"
