@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.api.db import ClientsDatabase, PopulationIndex
+from credit_scoring.api.db import ClientsDatabase, DatabaseUnavailable, PopulationIndex
 from credit_scoring.data.schema import LIGHT_FIELDS, TABLES
 from credit_scoring.errors import SchemaError
 from credit_scoring.models.pyfunc import HISTORY_FEATURES, input_fields, model_signature
@@ -199,6 +199,24 @@ def test_republishing_replaces_the_file_and_a_failure_keeps_the_old_one(tmp_path
         publish(broken, tiny_champions(), f"sqlite:///{path}", SETTINGS)
     assert db.ping() == second["publish_id"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clients.db"]
+
+
+@pytest.mark.parametrize("recheck_seconds", [0.0, 3600.0])
+def test_a_trusted_generation_answers_scoring_lookups_without_the_database(
+    tmp_path: Path, recheck_seconds: float
+) -> None:
+    path = tmp_path / "clients.db"
+    publish_tiny(path)
+    db = ClientsDatabase(f"sqlite:///{path}", recheck_seconds=recheck_seconds)
+    models, inputs = db.models(), db.input_columns("light")
+    path.unlink()  # the database is gone: only what is trusted can still answer
+    with pytest.raises(DatabaseUnavailable):
+        db.ping()  # health always looks
+    if recheck_seconds:
+        assert db.models() == models and db.input_columns("light") == inputs
+    else:
+        with pytest.raises(DatabaseUnavailable):
+            db.models()
 
 
 def test_staged_swap_on_a_shared_database_leaves_no_staging_tables(tmp_path: Path) -> None:

@@ -85,7 +85,8 @@ def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
     app.config["MAX_TOP"] = settings.max_top
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["credit_scoring"] = Scorer(
-        ClientsDatabase(settings.database_url), ModelServers(settings)
+        ClientsDatabase(settings.database_url, recheck_seconds=settings.db_recheck_seconds),
+        ModelServers(settings),
     )
     app.register_blueprint(routes.bp)
     app.register_blueprint(legacy.bp)

@@ -6,12 +6,18 @@ connection it queries with and, when the generation changed, reflects the tables
 again and drops in-process caches (the population index). For a SQLite file the
 engine opens a fresh connection per request (``NullPool``): publishing replaces
 the file, and a pooled connection would keep reading the old one.
+
+What never changes within a generation (the ``models`` and ``model_inputs`` rows,
+the population index) is kept in memory. With ``recheck_seconds > 0`` the
+generation is trusted for that long, so a scoring request that needs only those
+makes no database round trip; a republish is then seen within that delay.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,6 +132,8 @@ class _Generation:
     publish_id: str
     tables: dict[str, Table]
     inputs: dict[str, list[dict[str, Any]]]
+    models: dict[str, dict[str, Any]]
+    checked_at: float = field(default_factory=time.monotonic)
     population: PopulationIndex | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -133,7 +141,8 @@ class _Generation:
 class ClientsDatabase:
     """Queries the API needs, each on one connection of its own."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, recheck_seconds: float = 0.0) -> None:
+        self._recheck_seconds = recheck_seconds
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             # Read-only URI mode: a missing file is an error, not a new empty database.
@@ -172,8 +181,20 @@ class ClientsDatabase:
                     select(inputs_table).order_by(inputs_table.c.model, inputs_table.c.position)
                 ).mappings():
                     inputs.setdefault(row["model"], []).append(dict(row))
-                self._generation = _Generation(publish_id, dict(md.tables), inputs)
+                models = {
+                    r["name"]: dict(r) for r in conn.execute(select(md.tables["models"])).mappings()
+                }
+                self._generation = _Generation(publish_id, dict(md.tables), inputs, models)
+            self._generation.checked_at = time.monotonic()
             return self._generation
+
+    def _trusted(self) -> _Generation:
+        """The current generation, read again only when older than ``recheck_seconds``."""
+        gen = self._generation
+        if gen is not None and time.monotonic() - gen.checked_at < self._recheck_seconds:
+            return gen
+        with self._connect() as (_, gen):
+            return gen
 
     def ping(self) -> str:
         """The published generation's id; raises ``DatabaseUnavailable`` when unreadable."""
@@ -182,9 +203,7 @@ class ClientsDatabase:
 
     def models(self) -> dict[str, dict[str, Any]]:
         """The ``models`` table keyed by model name (full, light)."""
-        with self._connect() as (conn, gen):
-            table = gen.tables["models"]
-            return {r["name"]: dict(r) for r in conn.execute(select(table)).mappings()}
+        return self._trusted().models
 
     def client(self, client_id: int) -> dict[str, Any] | None:
         """The client's stored row (fields, TARGET, precomputed scores), or None if unknown."""
@@ -196,8 +215,7 @@ class ClientsDatabase:
 
     def input_columns(self, model: str) -> list[dict[str, Any]]:
         """The model's input columns (name, kind, required) in signature order."""
-        with self._connect() as (_, gen):
-            return gen.inputs.get(model, [])
+        return self._trusted().inputs.get(model, [])
 
     def model_input(self, model: str, client_id: int) -> dict[str, Any] | None:
         """The stored input row of the model for a client, keyed by the signature's names."""
@@ -243,6 +261,9 @@ class ClientsDatabase:
 
     def population(self) -> PopulationIndex:
         """The population index of the current generation, built on first use."""
+        trusted = self._trusted()
+        if trusted.population is not None:
+            return trusted.population
         with self._connect() as (conn, gen), gen.lock:
             if gen.population is None:
                 table = gen.tables["clients"]
