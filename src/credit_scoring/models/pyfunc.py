@@ -30,6 +30,7 @@ encoder's code); serve it with ``--env-manager local`` from this project's venv.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Sequence
@@ -149,6 +150,16 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
         self.registered_name = registered_name
         self.run_id = run_id
         self.fields = tuple(fields)
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        """Move everything loaded so far out of the garbage collector's reach.
+
+        A model server's heap (MLflow, pandas, scikit-learn, the model) holds
+        millions of objects; every full collection walked them all and stalled one
+        request in a hundred by about 100 ms. Frozen objects are never collected,
+        which is right for what lives as long as the process.
+        """
+        gc.freeze()
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with its ``HISTORY`` JSON column (if any) expanded into aggregate columns.
