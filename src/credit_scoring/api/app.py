@@ -10,6 +10,7 @@ Under gunicorn, ``app_from_env()`` builds the app from the JSON settings that
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -111,4 +112,8 @@ def app_from_env() -> Flask:
     raw = os.environ.get(CONFIG_ENV)
     if not raw:
         raise RuntimeError(f"{CONFIG_ENV} is not set; start the API with pipelines/serve.py")
-    return create_app(json.loads(raw))
+    app = create_app(json.loads(raw))
+    # What is loaded now lives as long as the worker: keep full collections off it
+    # (they would stall a request now and then, as in the model servers).
+    gc.freeze()
+    return app
