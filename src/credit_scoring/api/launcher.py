@@ -116,6 +116,8 @@ class ServingStack:
         # mlflow execs `uvicorn` by name: this environment's bin must come first on PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env[CONFIG_ENV] = json.dumps(dict(self.config))
+        # `mlflow models serve` runs uvicorn, which reads its options from UVICORN_* variables.
+        env["UVICORN_ACCESS_LOG"] = "true" if self.config.get("access_log", False) else "false"
         commands = self.commands()
         try:
             for name, command in commands.items():
