@@ -47,7 +47,9 @@ def serve_config(database_url: str, ports: dict[str, int]) -> dict[str, Any]:
             }
             for name, port in ports.items()
         },
-        "api": {"max_content_length": 2048, "max_top": 50},
+        # Recheck 0: every lookup sees a republish at once, as the tests expect.
+        "api": {"max_content_length": 2048, "max_top": 50, "db_recheck_seconds": 0.0},
+        "access_log": False,
         "client": {"connect_timeout": 0.2, "read_timeout": 2.0, "pool_size": 4},
     }
 

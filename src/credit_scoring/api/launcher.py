@@ -117,7 +117,7 @@ class ServingStack:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env[CONFIG_ENV] = json.dumps(dict(self.config))
         # `mlflow models serve` runs uvicorn, which reads its options from UVICORN_* variables.
-        env["UVICORN_ACCESS_LOG"] = "true" if self.config.get("access_log", False) else "false"
+        env["UVICORN_ACCESS_LOG"] = "true" if self.config["access_log"] else "false"
         commands = self.commands()
         try:
             for name, command in commands.items():

@@ -40,7 +40,7 @@ class ApiSettings:
     pool_size: int
     max_content_length: int
     max_top: int
-    db_recheck_seconds: float = 0.0
+    db_recheck_seconds: float
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ApiSettings:
@@ -65,5 +65,5 @@ class ApiSettings:
             pool_size=int(client["pool_size"]),
             max_content_length=int(cfg["api"]["max_content_length"]),
             max_top=int(cfg["api"]["max_top"]),
-            db_recheck_seconds=float(cfg["api"].get("db_recheck_seconds", 0.0)),
+            db_recheck_seconds=float(cfg["api"]["db_recheck_seconds"]),
         )

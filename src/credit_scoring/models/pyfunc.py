@@ -156,8 +156,11 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
 
         A model server's heap (MLflow, pandas, scikit-learn, the model) holds
         millions of objects; every full collection walked them all and stalled one
-        request in a hundred by about 100 ms. Frozen objects are never collected,
-        which is right for what lives as long as the process.
+        request in a hundred by about 100 ms. This hook is the only one this code
+        has inside MLflow's server process, so it also runs wherever the model is
+        loaded (publish, registry, notebooks): there, objects that existed at load
+        time are only skipped by the cycle collector; reference counting still
+        frees them.
         """
         gc.freeze()
 
