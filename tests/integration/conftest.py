@@ -64,8 +64,9 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline
     repo = PipelineRepo(clone, env, {})
     # NO_INSTALL: the clone must not reinstall the package into this (shared) environment.
     repo.run("make", "data", f"VENV={venv}", "NO_INSTALL=1")
-    status = json.loads(repo.run("dvc", "status", "data.dvc", "--json").stdout or "{}")
-    repo = PipelineRepo(clone, env, status)
+    repo.default_data_status.update(
+        json.loads(repo.run("dvc", "status", "data.dvc", "--json").stdout or "{}")
+    )
     repo.run(
         "make",
         "pipeline",
