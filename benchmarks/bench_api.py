@@ -12,7 +12,9 @@ sequentially over ``--calls`` calls, p50/p99 latency and throughput of:
   /clients/{id}/score?model=full through the API, a direct /invocations call with
   the model's logged serving example, and in process;
 
-then the API's throughput under ``--threads`` concurrent clients, and the payload
+then the API's sustained throughput under ``--threads`` concurrent clients for
+``--seconds``, with the CPU each server and the load generator spend per request
+(read from /proc: the Linux machines this runs on), and the payload
 of /compare/distribution next to the prototype's whole-column answer.
 
     make pipeline && python -m benchmarks.bench_api [--calls 500 --threads 8] [overrides]
@@ -23,7 +25,10 @@ Targets: API p50 < 15 ms, p99 < 60 ms, >= 150 req/s for one applicant.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import resource
 import socket
 import statistics
 import time
@@ -34,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
+from credit_scoring.api.launcher import ServingStack
 from credit_scoring.logs import setup_logging
 
 log = logging.getLogger("benchmarks.api")
@@ -75,17 +81,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of the load run")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. serve.api.workers=3")
     args = parser.parse_args(argv)
     setup_logging()
-
-    import json
 
     import mlflow
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from credit_scoring.api.launcher import ServingStack
     from credit_scoring.registry import resolve_tracking_uri
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
@@ -140,17 +144,14 @@ def main(argv: list[str] | None = None) -> None:
             print(_row("model server /invocations", direct, reference))
             print(_row("through the API", api_times, reference))
 
-        def burst(_: int) -> None:
-            with requests.Session() as s:
-                for _ in range(args.calls // args.threads):
-                    s.post(f"{api}/score", json=APPLICANT)
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(args.threads) as pool:
-            list(pool.map(burst, range(args.threads)))
-        total = (args.calls // args.threads) * args.threads
-        rate = total / (time.perf_counter() - start)
-        print(f"\nAPI POST /score (light), {args.threads} concurrent clients: {rate:.0f} req/s")
+        rate, cpu = _sustained(f"{api}/score", args.threads, args.seconds, stack)
+        print(
+            f"\nAPI POST /score (light), {args.threads} concurrent clients for "
+            f"{args.seconds:.0f} s: {rate:.0f} req/s sustained"
+        )
+        print("where the CPU goes, per request (2 cores = 2,000 ms of CPU per second):")
+        for role, ms in cpu.items():
+            print(f"  {role:<34} {ms:6.2f} ms")
 
         hist = session.get(f"{api}/compare/distribution?feature=AMT_INCOME_TOTAL&bins=50")
         column = session.get(f"{api}/legacy/compare/distribution_income")
@@ -163,6 +164,60 @@ def main(argv: list[str] | None = None) -> None:
         )
     finally:
         stack.stop()
+
+
+def _sustained(
+    url: str, threads: int, seconds: float, stack: ServingStack
+) -> tuple[float, dict[str, float]]:
+    """Requests/s of ``threads`` keep-alive clients POSTing one applicant for ``seconds``,
+    and the CPU time per request of each server (all its workers) and of this load
+    generator, read from /proc: on 2 shared cores, what each part costs decides the rate.
+    """
+    body = json.dumps(APPLICANT).encode()
+    headers = {"Content-Type": "application/json"}
+    done = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        with requests.Session() as s:
+            while time.perf_counter() < deadline:
+                s.post(url, data=body, headers=headers).raise_for_status()
+                done[i] += 1
+
+    groups = {name: process.pid for name, process in stack.processes.items()}
+    before, self_before = _group_cpu(groups), _self_cpu()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(client, range(threads)))
+    elapsed = time.perf_counter() - start
+    after, self_after = _group_cpu(groups), _self_cpu()
+    total = sum(done)
+    cpu = {f"{name} (all workers)": (after[name] - before[name]) / total * 1000 for name in groups}
+    cpu["load generator (this process)"] = (self_after - self_before) / total * 1000
+    return total / elapsed, cpu
+
+
+def _group_cpu(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the live processes of each process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(groups, 0.0)
+    by_group = {pgid: name for name, pgid in groups.items()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        name = by_group.get(int(fields[2]))  # field 5 of stat: the process group
+        if name is not None:
+            used[name] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _some_client(database: Path) -> int:

@@ -43,6 +43,7 @@ def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
     database_url = f"sqlite:///{root / 'data/serving/clients.db'}"
     ports = {"full": _free_port(), "light": _free_port()}
     config = serve_config(database_url, ports)
+    config["model_servers"]["light"]["workers"] = 2  # as `make serve`: the multi-worker server
     api_port = _free_port()
     config["api"].update(
         host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
