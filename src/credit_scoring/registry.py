@@ -48,6 +48,8 @@ CHAMPION = "champion"
 #: Version tags holding the gate's outcome.
 DECISION_TAG = "gate_decision"
 REASON_TAG = "gate_reason"
+#: Version tag saying whether and how the candidate was compared with the champion.
+COMPARISON_TAG = "gate_comparison"
 
 _RUN_JSON_KEYS = ("run_id", "model_uri", "model_name", "registered_name", "test_ids")
 
@@ -242,6 +244,28 @@ def get_champion(client: MlflowClient, name: str) -> ModelVersion | None:
     return client.get_model_version(name, aliases[CHAMPION])
 
 
+def champion_comparison(
+    champion: ModelVersion | None, version: ModelVersion, candidate: Candidate
+) -> str | None:
+    """Why the candidate is not compared with the champion, or ``None`` if it is.
+
+    Not compared: no champion, the candidate is the champion, or the two were trained
+    on different data versions (the ``data_version`` tag, the md5 of ``data.dvc``).
+    """
+    if champion is None:
+        return "no champion yet: nothing to compare with"
+    if champion.version == version.version:
+        return "the candidate is the champion"
+    theirs = champion.tags.get("data_version") or ""
+    ours = candidate.data_version or ""
+    if theirs and ours and "unknown" not in (theirs, ours) and theirs != ours:
+        return (
+            f"not compared with v{champion.version}: it was trained on data version "
+            f"{theirs}, this candidate on {ours}"
+        )
+    return None
+
+
 def register_candidate(client: MlflowClient, candidate: Candidate) -> tuple[ModelVersion, bool]:
     """Register ``candidate`` as a new version aliased ``challenger``; return (version, created).
 
@@ -342,9 +366,14 @@ def gate_candidate(
     """Register ``candidate``, run the gates, promote it if it passes; return the record.
 
     ``rows`` are the candidate's held-out rows (``load_test_rows``). Champion and
-    candidate are scored on exactly these rows. Note the bias this accepts: an older
-    champion may have trained on some of them, which can only flatter the champion,
-    so the comparison errs on the side of keeping it.
+    candidate are scored on exactly these rows when both were trained on the same
+    data version. Note the bias this accepts: with another split configuration the
+    champion may have trained on some of them, which can only flatter it, so the
+    comparison errs on the side of keeping it. Across data versions the rows mean
+    nothing to the champion (ids may name other applicants, or ones it trained on:
+    an inflated AUC would then block every model of the new data for good), so the
+    comparison is skipped and recorded as such; the floor and the monotonicity
+    check still apply.
     """
     name = candidate.registered_name
     floor = policy.floor(candidate.model_name)  # a config error must stop us before registering
@@ -378,9 +407,12 @@ def gate_candidate(
             trained_auc,
         )
     champion_auc = None
-    if champion is not None and champion.version != version.version:
+    comparison = champion_comparison(champion, version, candidate)
+    if comparison is None:
         champion_model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
         champion_auc = score_auc(champion_model, rows)
+        comparison = f"compared with v{champion.version} on the same {len(rows)} rows"
+    log.info("%s v%s: %s", name, version.version, comparison)
 
     sample = rows.sample(n=min(policy.monotone_rows, len(rows)), random_state=0)
     reports = check_monotonicity(model, sample, policy.monotone)
@@ -397,6 +429,7 @@ def gate_candidate(
     label = "passed" if decision.passed else "rejected"
     client.set_model_version_tag(name, version.version, "registry_test_auc", f"{candidate_auc:.6f}")
     client.set_model_version_tag(name, version.version, REASON_TAG, decision.summary)
+    client.set_model_version_tag(name, version.version, COMPARISON_TAG, comparison)
     if decision.passed:
         promote(client, name, version.version)
     else:
@@ -419,6 +452,7 @@ def gate_candidate(
         "monotonicity": [
             {k: v for k, v in asdict(r).items() if k != "grid"} | {"ok": r.ok} for r in reports
         ],
+        "champion_comparison": comparison,
         "champion_before": champion.version if champion else None,
         "champion": after.version if after else None,
         "n_test_rows": len(rows),

@@ -2,7 +2,8 @@
 
 One story, in order: a good light model becomes champion; a model trained on
 shuffled labels is registered as challenger only, with its reason recorded, and the
-champion does not move; re-running the stage registers nothing.
+champion does not move; re-running the stage registers nothing; a model of another
+data version is not measured against the champion on rows that mean nothing to it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from credit_scoring.models.train import configure_tracking, train_model
 from credit_scoring.registry import (
     CHALLENGER,
     CHAMPION,
+    COMPARISON_TAG,
     DECISION_TAG,
     REASON_TAG,
     register_models,
@@ -102,7 +104,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace(root, good, bad, root / "models", uri)
 
 
-def _config(ws: Workspace, features: Path) -> DictConfig:
+def _config(ws: Workspace, features: Path, *extra: str) -> DictConfig:
     """The project's composed config, pointed at the workspace and shrunk for speed."""
     overrides = [
         "model=light",
@@ -118,14 +120,15 @@ def _config(ws: Workspace, features: Path) -> DictConfig:
         "train.shap_sample=50",
         "model.lgbm.n_estimators=80",
         "model.lgbm.learning_rate=0.1",
+        *extra,
     ]
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base=None):
         return compose("config", overrides=overrides)
 
 
-def _train(ws: Workspace, features: Path) -> str:
+def _train(ws: Workspace, features: Path, *extra: str) -> str:
     """Train the light model with the project's trainer on ``features``; return its run id."""
-    cfg = _config(ws, features)
+    cfg = _config(ws, features, *extra)
     os.environ["MLFLOW_TRACKING_URI"] = ws.uri
     try:
         configure_tracking(cfg.mlflow)  # as pipelines/train.py does
@@ -210,3 +213,20 @@ def test_gates_promote_the_good_model_and_hold_back_the_bad_one(
     assert _versions(client) == before
     assert not again["created"] and again["version"] == second["version"]
     assert again["decision"] == "rejected" and again["champion"] == first["version"]
+    assert "compared with v" in second["champion_comparison"]
+
+    # New data (another data.dvc md5): the champion's AUC on the new held-out rows would
+    # say nothing (its training rows may be among them), so only the floor and the
+    # monotonicity check decide, and the record says why.
+    other = ws.root / "other_data.dvc"
+    other.write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data/raw\n")
+    new_run = _train(ws, ws.good, f"train.data_version_file={other}", "train.seed=7")
+    third = _register(ws)
+    assert third["created"] and third["run_id"] == new_run
+    assert third["decision"] == "passed", third
+    assert third["metrics"]["champion_auc"] is None
+    assert third["champion_comparison"].startswith(f"not compared with v{first['version']}")
+    assert "0123456789abcdef0123456789abcdef.dir" in third["champion_comparison"]
+    promoted = client.get_model_version_by_alias(NAME, CHAMPION)
+    assert promoted.version == third["version"] and promoted.run_id == new_run
+    assert promoted.tags[COMPARISON_TAG] == third["champion_comparison"]
