@@ -2,12 +2,12 @@
 
 Each implementation runs alone in a fresh subprocess, so that neither inherits the
 other's heap: wall time is measured in the child around the one call (interpreter
-start and imports excluded), peak memory is the child's resident-set high-water mark
-as the kernel reports it to ``os.wait4``. A third child only imports both
+start and imports excluded), peak memory is the child's own resident-set
+high-water mark (``VmHWM``). A third child only imports both
 implementations: its peak is the floor both figures include.
 
 The data set is the synthetic one described by a ``conf/data`` preset (``synthetic``:
-30,000 train applicants by default; ``full``: the real scale, 307,511 + 48,744),
+50,000 train applicants by default; ``full``: the real scale, 307,511 + 48,744),
 generated once into ``benchmarks/out/<preset>/raw`` and reused. The targets apply at
 full scale: at least 10 times faster, at most a quarter of the pandas peak, and a
 stage peak within 8 GB.
@@ -109,7 +109,21 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
         steps = build_features(raw, out).seconds
     elif implementation == "oracle":
         oracle_features(raw)
-    result.write_text(json.dumps({"wall_s": time.perf_counter() - start, "steps": steps}))
+    wall = time.perf_counter() - start
+    result.write_text(json.dumps({"wall_s": wall, "steps": steps, "peak_rss": _own_peak_rss()}))
+
+
+def _own_peak_rss() -> int:
+    """This process's resident-set high-water mark in bytes (``VmHWM``, Linux).
+
+    Read in the child rather than from ``wait4``: the kernel's ``ru_maxrss`` of a child
+    also counts the parent's pages at the fork, so a parent that has just generated
+    the data would inflate every figure, the floor included.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def measure(implementation: str, raw: Path, out: Path) -> Measurement:
@@ -120,8 +134,7 @@ def measure(implementation: str, raw: Path, out: Path) -> Measurement:
         command += [str(raw), str(out), str(result)]
         with errors.open("wb") as stderr:
             child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=stderr, stderr=stderr)
-            # wait4 rather than RUSAGE_CHILDREN: the latter is a maximum over every child
-            # reaped so far, this is the one child's own (and its descendants') peak.
+            # wait4 rather than RUSAGE_CHILDREN: the one child's own CPU time.
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
@@ -131,7 +144,7 @@ def measure(implementation: str, raw: Path, out: Path) -> Measurement:
     return Measurement(
         wall_s=timing["wall_s"],
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        peak_rss=timing["peak_rss"],
         steps=timing["steps"],
     )
 
