@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
             f"\nAPI POST /score (light), {args.threads} concurrent clients for "
             f"{args.seconds:.0f} s: {rate:.0f} req/s sustained"
         )
-        print("where the CPU goes, per request (2 cores = 2,000 ms of CPU per second):")
+        cpus = os.cpu_count() or 1
+        print(f"CPU per request ({cpus} CPUs give {cpus * 1000:,} ms of CPU per second):")
         for role, ms in cpu.items():
             print(f"  {role:<34} {ms:6.2f} ms")
 
