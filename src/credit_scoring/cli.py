@@ -62,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument(
-        "--oracle", type=Path, default=None, help="CSV of each applicant's true default probability"
+        "--oracle",
+        type=Path,
+        default=None,
+        help="CSV of each applicant's true default probability and latent history risk",
     )
     gen.set_defaults(func=_generate)
 

@@ -171,9 +171,15 @@ def test_another_seed_gives_other_data(tmp_path: Path) -> None:
 
 def test_oracle_covers_every_applicant_with_probabilities(small: Path) -> None:
     oracle = pd.read_csv(small.parent / "oracle.csv")
-    train = pd.read_csv(small / "application_train.csv", usecols=["SK_ID_CURR"])
+    train = pd.read_csv(small / "application_train.csv", usecols=["SK_ID_CURR", "TARGET"])
+    assert list(oracle.columns) == ["SK_ID_CURR", "probability", "history_risk"]
     assert set(train.SK_ID_CURR) <= set(oracle.SK_ID_CURR)
     assert oracle.probability.between(0, 1).all()
+    # h ~ N(0, 1), on the row of its own applicant: it raises the risk of default.
+    h = oracle.set_index("SK_ID_CURR").history_risk
+    assert h.notna().all() and abs(h.mean()) < 0.1 and 0.9 < h.std() < 1.1
+    by_target = h.reindex(train.SK_ID_CURR).groupby(train.TARGET.to_numpy()).mean()
+    assert by_target[1] > by_target[0] + 0.3
 
 
 def test_risk_is_non_increasing_in_income_and_external_scores(small: Path) -> None:

@@ -3,8 +3,8 @@
 ``generate`` writes the eight Kaggle files (same names, columns, order, value
 spelling, vocabularies, id ranges, sentinels, missing patterns and per-client
 volumes as the real ones, see ``shared/reference``) and, on request, an oracle
-file with every applicant's true default probability, which never goes into
-``data/raw``.
+file with every applicant's true default probability and latent history risk
+``h``, which never goes into ``data/raw``.
 
 The latent risk model
 ---------------------

@@ -47,11 +47,11 @@ def generate(
 
     ``n_clients`` train applicants (with TARGET) and ``n_test_clients`` test ones
     (``None``: the real ratio) get ids from 100002 upward, interleaved. If
-    ``oracle_path`` is given, a CSV ``SK_ID_CURR,probability`` of every applicant's
-    true default probability is written there. ``chunk_size`` applicants are
-    generated per vectorized step (rounded up to whole blocks of 1,000); it bounds
-    memory and does not change the output. ``risk`` overrides coefficients of the
-    latent risk model (see the package docstring).
+    ``oracle_path`` is given, a CSV ``SK_ID_CURR,probability,history_risk`` of every
+    applicant's true default probability and latent history risk is written there.
+    ``chunk_size`` applicants are generated per vectorized step (rounded up to whole
+    blocks of 1,000); it bounds memory and does not change the output. ``risk``
+    overrides coefficients of the latent risk model (see the package docstring).
     """
     n_test = default_test_clients(n_clients) if n_test_clients is None else n_test_clients
     if n_clients < 1 or n_test < 0 or chunk_size < 1:
@@ -76,7 +76,7 @@ def generate(
         oracle = None
         if oracle_path is not None:
             oracle = stack.enter_context(stack.enter_context(atomic_file(oracle_path)).open("wb"))
-            oracle.write(b"SK_ID_CURR,probability\n")
+            oracle.write(b"SK_ID_CURR,probability,history_risk\n")
 
         starts = range(0, n_blocks, blocks_per_chunk)
         for first_block in tqdm(starts, desc="generate", unit="chunk", disable=not progress):
@@ -100,15 +100,18 @@ def generate(
             for name in SIDE_TABLES:
                 rows[name] += write_rows(files[name], TABLES[name], history[name])
             if oracle is not None:
-                _write_oracle(oracle, app.columns["SK_ID_CURR"], probability)
+                _write_oracle(oracle, app.columns["SK_ID_CURR"], probability, app.history_risk)
 
     summary = ", ".join(f"{name} {count:,}" for name, count in rows.items())
     log.info("wrote %s: %s rows", out_dir, summary)
     log.info("train default rate %.4f (%d of %d)", defaults / n_clients, defaults, n_clients)
 
 
-def _write_oracle(out: BinaryIO, sk_id_curr: np.ndarray, probability: np.ndarray) -> None:
-    text = format_floats(probability).to_pylist()
-    out.write(
-        "".join(f"{i},{p}\n" for i, p in zip(sk_id_curr.tolist(), text, strict=True)).encode()
-    )
+def _write_oracle(
+    out: BinaryIO, sk_id_curr: np.ndarray, probability: np.ndarray, history_risk: np.ndarray
+) -> None:
+    # h is rounded like the probabilities: the file is byte-identical on every machine.
+    p_text = format_floats(probability).to_pylist()
+    h_text = format_floats(np.round(history_risk, 12)).to_pylist()
+    rows = zip(sk_id_curr.tolist(), p_text, h_text, strict=True)
+    out.write("".join(f"{i},{p},{h}\n" for i, p, h in rows).encode())
