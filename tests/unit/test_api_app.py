@@ -103,6 +103,33 @@ def test_unknown_and_malformed_client_ids(client) -> None:
     _error(client.get("/clients/42"), 404, "client_id")
     _error(client.get("/clients/abc"), 400, "client_id")
     _error(client.get("/clients/1.5/score"), 400, "client_id")
+    _error(client.get("/clients/-7"), 404, "client_id")
+
+
+# Texts str.isdigit or a blanket lstrip("-") would let through to int(), which refuses
+# them: each must be a 400 naming the parameter, never a 500.
+NOT_INTEGERS = ["--5", "\u00b2", "\u0663", "5-", "1e3", "9" * 19]
+
+
+@pytest.mark.parametrize("text", NOT_INTEGERS)
+def test_integer_parameters_refuse_what_int_would_choke_on(client, clients, text) -> None:
+    from urllib.parse import quote
+
+    q = quote(text)
+    known = clients["SK_ID_CURR"].iloc[0]
+    for path, field in (
+        (f"/clients/{q}", "client_id"),
+        (f"/clients/{q}/score", "client_id"),
+        (f"/clients/{q}/explain", "client_id"),
+        (f"/clients/{q}/position", "client_id"),
+        (f"/compare/models?client_id={q}", "client_id"),
+        (f"/legacy/client_info?client_ID={q}", "client_ID"),
+        (f"/legacy/predict/ID?client_ID={q}", "client_ID"),
+        (f"/legacy/compare/ID/client_credit?client_ID={q}", "client_ID"),
+        (f"/compare/distribution?feature=AMT_CREDIT&bins={q}", "bins"),
+        (f"/clients/{known}/explain?top={q}", "top"),
+    ):
+        assert _error(client.get(path), 400, field)["reason"] == "not_an_integer", path
 
 
 def test_models_come_from_the_database(client) -> None:

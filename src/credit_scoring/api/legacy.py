@@ -43,7 +43,7 @@ def hello() -> ResponseReturnValue:
 def client_info() -> ResponseReturnValue:
     """``true`` if the client id is in the database."""
     try:
-        known_client(query_value(request.args, "client_ID"))
+        _client()
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -52,6 +52,7 @@ def client_info() -> ResponseReturnValue:
 
 
 def _client() -> dict:
+    """The client named by the prototype's ``client_ID`` parameter; errors name it so."""
     try:
         return known_client(query_value(request.args, "client_ID"))
     except ApiError as exc:
