@@ -8,6 +8,7 @@ they wrote. One pipeline run is shared (``pipeline_repo``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +187,40 @@ def test_mlproject_train_entry_point_runs_the_same_code(
     assert newest["status"] == "FINISHED"
     assert newest["tags.mlflow.project.entryPoint"] == "train"
     assert newest["metrics.test_auc"] > 0.5
+
+
+def test_mlproject_pipeline_entry_point_reruns_what_changed(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    """`mlflow run . -e pipeline` runs `dvc repro`; each training stage logs its own run.
+
+    A change to the shared training config reruns both training stages, which must not
+    both log into the one run `mlflow run` created.
+    """
+    import mlflow
+
+    conf = pipeline_repo.root / "conf/train/default.yaml"
+    text = conf.read_text()
+    current = re.search(r"shap_sample: [0-9]+", text).group(0)
+    conf.write_text(text.replace(current, "shap_sample: 1999"))
+    experiment = mlflow.get_experiment_by_name("credit-scoring")
+    before = set(mlflow.search_runs([experiment.experiment_id])["run_id"])
+    pipeline_repo.run(
+        "mlflow",
+        "run",
+        ".",
+        "-e",
+        "pipeline",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "credit-scoring",
+        timeout=900,
+    )
+    runs = mlflow.search_runs([experiment.experiment_id])
+    new = runs[~runs["run_id"].isin(before)].set_index("tags.mlflow.runName")
+    assert (new["status"] == "FINISHED").all()
+    for stage in ("train-full", "train-light"):
+        assert new.loc[stage, "params.train.shap_sample"] == "1999"
+    assert "select" not in new.index  # its inputs did not change
+    assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
