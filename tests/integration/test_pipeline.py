@@ -70,6 +70,15 @@ def test_both_models_are_champions(pipeline_repo: PipelineRepo, tracking: str) -
         assert registry["models"][model]["decision"] == "passed"
         run = json.loads((pipeline_repo.root / f"models/{model}/run.json").read_text())
         assert champion.run_id == run["run_id"]
+    # The gate swept income for both models and the external scores for the full one.
+    checked = {
+        model: {c["feature"]: c["ok"] for c in record["monotonicity"]}
+        for model, record in registry["models"].items()
+    }
+    assert checked["light"] == {"AMT_INCOME_TOTAL": True}
+    assert checked["full"] == dict.fromkeys(
+        ("AMT_INCOME_TOTAL", "EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"), True
+    )
 
 
 def test_champion_scores_raw_rows_including_only_the_mandatory_amounts(
