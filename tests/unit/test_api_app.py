@@ -263,6 +263,15 @@ def test_legacy_routes_answer_4xx_where_the_prototype_crashed(client) -> None:
     _error(client.get("/legacy/compare/metric_9?amt_income=1"), 404)
 
 
+def test_openapi_states_the_configured_top_limit(published) -> None:
+    config = serve_config(f"sqlite:///{published[0]}", {"full": 1, "light": 2})
+    config["api"]["max_top"] = 7
+    document = create_app(config).test_client().get("/openapi.json").get_json()
+    explain = document["paths"]["/clients/{client_id}/explain"]["get"]["parameters"]
+    (top,) = [p for p in explain if p["name"] == "top"]
+    assert top["schema"]["maximum"] == 7
+
+
 def test_openapi_documents_every_route_and_docs_lists_them(app, client) -> None:
     document = client.get("/openapi.json").get_json()
     documented = {

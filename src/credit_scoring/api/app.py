@@ -91,7 +91,7 @@ def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
     )
     app.register_blueprint(routes.bp)
     app.register_blueprint(legacy.bp)
-    document = openapi_document()
+    document = openapi_document(max_top=settings.max_top)
     page = docs_page(document)
 
     @app.get("/openapi.json")

@@ -146,8 +146,8 @@ def _legacy_paths() -> dict[str, Any]:
     return paths
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route."""
+def openapi_document(*, max_top: int) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route; ``max_top`` is ``serve.api.max_top``."""
     position = {"$ref": "#/components/schemas/Position"}
     paths: dict[str, Any] = {
         "/health": {
@@ -173,7 +173,11 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/clients/{client_id}/explain": _get(
             "Signed SHAP contributions of the top features and the base value",
-            [_CLIENT_ID, _MODEL, _query("top", {"type": "integer", "minimum": 1, "maximum": 50})],
+            [
+                _CLIENT_ID,
+                _MODEL,
+                _query("top", {"type": "integer", "minimum": 1, "maximum": max_top}),
+            ],
             _SCORE,
             404,
             502,
