@@ -121,6 +121,42 @@ def test_legacy_scores_agree_with_the_new_route(stack) -> None:
     _get(stack, "/legacy/predict/optional?" + query, status=400)
 
 
+def test_comparison_and_legacy_routes_on_the_published_data(stack) -> None:
+    """The routes a front end draws its comparison charts from, against the real database."""
+    clients = stack["clients"]
+    row = clients.iloc[3]
+    client_id = int(row["SK_ID_CURR"])
+    incomes = clients["AMT_INCOME_TOTAL"]
+
+    dist = _get(stack, "/compare/distribution?feature=AMT_INCOME_TOTAL&population=all&bins=50")
+    assert len(dist["counts"]) == 50 and len(dist["edges"]) == 51
+    # Every client is in a bar or in the tail counts beyond the axis (publish config).
+    assert sum(dist["counts"]) + dist["below"] + dist["above"] == incomes.notna().sum()
+    assert dist["above"] > 0  # the income tail is not squashed into the last bar
+    repaid = _get(stack, "/compare/distribution?feature=AMT_INCOME_TOTAL&population=repaid")
+    in_repaid = sum(repaid["counts"]) + repaid["below"] + repaid["above"]
+    assert in_repaid == (clients["TARGET"] == 0).sum()
+
+    position = _get(stack, f"/clients/{client_id}/position")
+    by_income = _get(stack, f"/compare/position?income={row['AMT_INCOME_TOTAL']}")
+    assert position["income_percentile"] == pytest.approx(by_income["income_percentile"])
+    below = (incomes < row["AMT_INCOME_TOTAL"]).mean() * 100
+    at_most = (incomes <= row["AMT_INCOME_TOTAL"]).mean() * 100
+    assert below - 1e-9 <= position["income_percentile"] <= at_most + 1e-9
+
+    assert _get(stack, f"/legacy/client_info?client_ID={client_id}") is True
+    assert _get(stack, "/legacy/client_info?client_ID=1") is False
+    stored = _get(stack, f"/clients/{client_id}")["scores"]["full"]["score"]
+    assert _get(stack, f"/legacy/predict/ID?client_ID={client_id}") == pytest.approx(stored)
+    credit = _get(stack, f"/legacy/compare/ID/client_credit?client_ID={client_id}")
+    assert credit == pytest.approx(row["AMT_CREDIT"])
+    column = _get(stack, "/legacy/compare/distribution_income")
+    assert len(column) == (clients["TARGET"] == 0).sum()
+
+    docs = requests.get(stack["url"] + "/docs", timeout=30)
+    assert docs.status_code == 200 and "/compare/distribution" in docs.text
+
+
 def test_twenty_concurrent_clients(stack) -> None:
     ids = stack["clients"]["SK_ID_CURR"].head(20).tolist()
 
@@ -185,4 +221,10 @@ def test_zz_a_stopped_model_server_gives_503_and_the_rest_keeps_working(stack) -
     assert health["checks"]["model_server_full"]["ok"] is True
     assert _get(stack, f"/clients/{client_id}")["client_id"] == client_id
     assert _get(stack, "/compare/position?income=100000")["peers"] >= 0
+    assert _get(stack, "/compare/distribution?feature=AMT_CREDIT&bins=50")["counts"]
     assert _get(stack, f"/clients/{client_id}/score?model=full")["model"] == "full"
+    both = _get(stack, f"/compare/models?client_id={client_id}")
+    assert both["models"]["full"]["live"] is True and both["models"]["light"]["live"] is False
+    stored = _get(stack, f"/clients/{client_id}")["scores"]["light"]
+    assert both["models"]["light"]["score"] == stored["score"]
+    assert len(both["warnings"]) == 1 and "'light'" in both["warnings"][0]

@@ -164,6 +164,19 @@ def test_live_scores_answer_503_naming_the_server(client, clients) -> None:
     )
 
 
+def test_model_comparison_falls_back_to_precomputed_scores(client, clients) -> None:
+    client_id = clients["SK_ID_CURR"].iloc[0]
+    stored = client.get(f"/clients/{client_id}").get_json()["scores"]
+    body = client.get(f"/compare/models?client_id={client_id}").get_json()
+    for model in ("full", "light"):
+        answer = body["models"][model]
+        assert answer["live"] is False
+        assert {k: answer[k] for k in stored[model]} == stored[model]
+        assert any(repr(model) in w and "precomputed" in w for w in body["warnings"])
+    expected = stored["full"]["score"] - stored["light"]["score"]
+    assert body["score_difference"] == pytest.approx(expected)
+
+
 @pytest.mark.parametrize(
     ("change", "field", "reason"),
     [

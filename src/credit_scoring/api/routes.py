@@ -207,13 +207,27 @@ def client_position(client_id: str) -> ResponseReturnValue:
 
 @bp.get("/compare/models")
 def compare_models() -> ResponseReturnValue:
-    """Full and light scores of one client, side by side."""
+    """Full and light scores of one client, side by side.
+
+    A comparison page must not go blank because one model server is down: its model's
+    precomputed answer stands in, marked ``"live": false``, and ``warnings`` names the
+    server. Live answers are marked ``"live": true``.
+    """
     row = known_client(query_value(request.args, "client_id"))
-    answers = {m: scorer().score_client(m, row) for m in MODEL_NAMES}
+    answers: dict[str, dict[str, Any]] = {}
+    warnings = []
+    for model in MODEL_NAMES:
+        try:
+            answers[model] = {**scorer().score_client(model, row), "live": True}
+        except ModelServerUnavailable as exc:
+            warnings.append(f"{exc}; the precomputed {model} score is shown")
+            fields = {f: row[f"{model}_{f}"] for f in PREDICTION_FIELDS}
+            answers[model] = {"model": model, **fields, "live": False}
     return jsonify(
         {
             "client_id": row["SK_ID_CURR"],
             "models": answers,
             "score_difference": answers["full"]["score"] - answers["light"]["score"],
+            "warnings": warnings,
         }
     )
