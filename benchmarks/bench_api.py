@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import resource
-import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ import requests
 
 from credit_scoring.api.launcher import ServingStack
 from credit_scoring.logs import setup_logging
+from tests.conftest import free_port
 
 log = logging.getLogger("benchmarks.api")
 
@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{database} not found: run `make pipeline` first")
     tracking_uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
-    ports = {name: _free_port() for name in ("full", "light")}
+    ports = {name: free_port() for name in ("full", "light")}
     for name, port in ports.items():
         config["model_servers"][name]["port"] = port
-    api_port = _free_port()
+    api_port = free_port()
     config["api"]["port"] = api_port
 
     models = {n: mlflow.pyfunc.load_model(f"models:/credit-scoring-{n}@champion") for n in ports}
@@ -227,12 +227,6 @@ def _some_client(database: Path) -> int:
 
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         return int(db.execute("SELECT SK_ID_CURR FROM clients LIMIT 1").fetchone()[0])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ the 503 path. Torn down at the end.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,16 +18,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import free_port
 from tests.integration.conftest import PipelineRepo
 from tests.unit.test_api_app import VALID, serve_config
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +35,10 @@ def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
     features = root / "data/features"
     clients = read_clients(features / "train.parquet", features / "test.parquet")
     database_url = f"sqlite:///{root / 'data/serving/clients.db'}"
-    ports = {"full": _free_port(), "light": _free_port()}
+    ports = {"full": free_port(), "light": free_port()}
     config = serve_config(database_url, ports)
     config["model_servers"]["light"]["workers"] = 2  # as `make serve`: the multi-worker server
-    api_port = _free_port()
+    api_port = free_port()
     config["api"].update(
         host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
     )

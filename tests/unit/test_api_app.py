@@ -6,7 +6,6 @@ answer 503 naming the server; nothing may answer HTML or a 500.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from credit_scoring.api import create_app
+from tests.conftest import free_port
 from tests.unit.test_api_publish import publish_tiny
 
 VALID = {
@@ -24,13 +24,6 @@ VALID = {
     "AMT_CREDIT": 500000,
     "AMT_ANNUITY": 25000,
 }
-
-
-def _closed_port() -> int:
-    """A loopback port nobody listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_config(database_url: str, ports: dict[str, int]) -> dict[str, Any]:
@@ -64,7 +57,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
 @pytest.fixture(scope="module")
 def app(published: tuple[Path, pd.DataFrame]) -> Flask:
     path, _ = published
-    ports = {"full": _closed_port(), "light": _closed_port()}
+    ports = {"full": free_port(), "light": free_port()}
     return create_app(serve_config(f"sqlite:///{path}", ports))
 
 
