@@ -233,3 +233,11 @@ def test_mlproject_pipeline_entry_point_reruns_what_changed(
         assert new.loc[stage, "params.train.shap_sample"] == "1999"
     assert "select" not in new.index  # its inputs did not change
     assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
+
+
+def test_rerunning_the_feature_stage_reproduces_its_outputs_bit_for_bit(
+    pipeline_repo: PipelineRepo,
+) -> None:
+    """A forced feature rebuild writes the same bytes, so nothing after it has to rerun."""
+    pipeline_repo.run("dvc", "repro", "--force", "--single-item", "features")
+    assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
