@@ -106,12 +106,17 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
     import pyarrow.csv
 
     from credit_scoring.features.build import build_features
+    from credit_scoring.features.engine import open_engine
     from tests.oracle import oracle_features
 
+    # The SQL engine as the DVC stage opens it (conf/features: threads, memory limit).
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
+        engine = compose(config_name="config").features.engine
     start = time.perf_counter()
     steps: dict[str, float] = {}
     if implementation == "build_features":
-        steps = build_features(raw, out).seconds
+        with open_engine(**engine) as opened:
+            steps = build_features(raw, out, engine=opened).seconds
     elif implementation == "oracle":
         oracle_features(raw)
     elif implementation == "parse":

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from credit_scoring.data.loading import load_tables
-from credit_scoring.data.schema import TABLES, features_795
+from credit_scoring.data.schema import SIDE_TABLES, TABLES, features_795
 from credit_scoring.features.application import (
     ApplicationEncoder,
     application_features,
@@ -110,6 +110,9 @@ def build_features(
     clock.lap("load")
 
     history = aggregate_history(tables, spec, engine)
+    # Only the application tables are read from here on: the side tables (gigabytes at
+    # the real scale) go now, before the output tables are assembled beside them.
+    tables = {name: table for name, table in tables.items() if name not in SIDE_TABLES}
     derived = application_features()
     absent = [f for f in features_795() if f not in derived and f not in history.columns]
     if absent:

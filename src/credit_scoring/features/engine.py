@@ -4,7 +4,7 @@ The history features are plain SQL text compiled from a declarative spec, so the
 same queries can run wherever tables and SQL live: DuckDB in-process by default,
 Spark SQL or a database later. Everything engine-specific stays in this module,
 behind ``SqlEngine``: registering Arrow tables under a name, running a query into
-an Arrow table, releasing resources.
+an Arrow table, forgetting a table, releasing resources.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class SqlEngine(Protocol):
 
     def query(self, sql: str) -> pa.Table:
         """Run one SELECT and return its whole result."""
+        ...
+
+    def unregister(self, name: str) -> None:
+        """Forget the table registered as ``name``, so its memory can be released."""
         ...
 
     def close(self) -> None:
@@ -68,6 +72,10 @@ class DuckDBEngine:
     def query(self, sql: str) -> pa.Table:
         """Run ``sql`` and fetch the result as one Arrow table."""
         return self._con.sql(sql).to_arrow_table()
+
+    def unregister(self, name: str) -> None:
+        """Drop the view ``name``; DuckDB then lets go of the Arrow table behind it."""
+        self._con.unregister(name)
 
     def close(self) -> None:
         """Close the connection."""

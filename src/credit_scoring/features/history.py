@@ -755,10 +755,12 @@ def aggregate_history(
 
     runnable = {t: q for t, q in queries.items() if t not in missing}
     sql_engine = open_engine(engine) if isinstance(engine, str) else engine
+    registered: list[str] = []
     try:
         for table in {t for q in runnable.values() for t in q.reads}:
             # An absent joined table still lets its parent's other features through.
             sql_engine.register(table, _empty_table(table) if table in missing else tables[table])
+            registered.append(table)
         clients = _clients(sql_engine, spec.key, runnable)
         # Feature-major: each feature is one contiguous row of the block, which becomes
         # the frame's single float64 block without a copy. Each table's result is
@@ -782,6 +784,9 @@ def aggregate_history(
     finally:
         if isinstance(engine, str):
             sql_engine.close()
+        else:  # the caller's engine must not keep gigabytes of side tables alive
+            for table in registered:
+                sql_engine.unregister(table)
     return pd.DataFrame(
         values.T,
         index=pd.Index(clients, name=spec.key),
