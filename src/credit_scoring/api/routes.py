@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from credit_scoring.api.db import ClientsDatabase, DatabaseUnavailable
-from credit_scoring.api.scoring import Scorer
+from credit_scoring.api.scoring import Scorer, precomputed
 from credit_scoring.api.tables import MODEL_NAMES, PREDICTION_FIELDS
 from credit_scoring.api.validation import (
     DAYS_PER_YEAR,
@@ -113,7 +113,7 @@ def client(client_id: str) -> ResponseReturnValue:
             "fields": fields,
             "age_years": _years(row.get("DAYS_BIRTH")),
             "years_employed": _years(row.get("DAYS_EMPLOYED"), sentinel=True),
-            "scores": {m: {f: row[f"{m}_{f}"] for f in PREDICTION_FIELDS} for m in MODEL_NAMES},
+            "scores": {m: precomputed(row, m) for m in MODEL_NAMES},
         }
     )
 
@@ -221,8 +221,7 @@ def compare_models() -> ResponseReturnValue:
             answers[model] = {**scorer().score_client(model, row), "live": True}
         except ModelServerUnavailable as exc:
             warnings.append(f"{exc}; the precomputed {model} score is shown")
-            fields = {f: row[f"{model}_{f}"] for f in PREDICTION_FIELDS}
-            answers[model] = {"model": model, **fields, "live": False}
+            answers[model] = {"model": model, **precomputed(row, model), "live": False}
     return jsonify(
         {
             "client_id": row["SK_ID_CURR"],

@@ -14,6 +14,7 @@ from typing import Any
 
 from credit_scoring.api.db import ClientsDatabase
 from credit_scoring.api.model_client import ModelServers
+from credit_scoring.api.tables import PREDICTION_FIELDS
 from credit_scoring.api.validation import ApiError
 
 _CASTS = {"int": int, "float": float, "str": str, "bool": bool}
@@ -31,6 +32,11 @@ def _request_row(
         names.append(col["column_name"])
         row.append(None if value is None else _CASTS.get(col["kind"], str)(value))
     return names, row
+
+
+def precomputed(client: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """The answer ``publish`` stored for ``client`` and ``model`` (probability, score...)."""
+    return {field: client[f"{model}_{field}"] for field in PREDICTION_FIELDS}
 
 
 class Scorer:
@@ -77,10 +83,5 @@ class Scorer:
         if values is None:
             raise ApiError(404, "client_id", "unknown_client", f"no {model} inputs for {client_id}")
         answer = {"client_id": client_id, **self.score_fields(model, values, params)}
-        answer["precomputed"] = {
-            "probability": client[f"{model}_probability"],
-            "score": client[f"{model}_score"],
-            "decision": client[f"{model}_decision"],
-            "model_version": client[f"{model}_model_version"],
-        }
+        answer["precomputed"] = precomputed(client, model)
         return answer

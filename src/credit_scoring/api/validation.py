@@ -86,13 +86,14 @@ def parse_number(
 
 #: An optionally signed run of ASCII digits. ``str.isdigit`` is not enough: it accepts
 #: "²" or "٣", and stripping every "-" accepts "--5", all of which ``int`` refuses.
-_INTEGER = re.compile(r"-?[0-9]+")
+#: At most 18 digits: every such number fits the database's 64-bit integers.
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
-def _integer(field: str, raw: str, max_digits: int = 18) -> int:
-    """``raw`` as an int, or a 400 naming ``field`` (at most ``max_digits`` digits)."""
+def _integer(field: str, raw: str) -> int:
+    """``raw`` as an int, or a 400 naming ``field``."""
     text = raw.strip()
-    if not _INTEGER.fullmatch(text) or len(text.lstrip("-")) > max_digits:
+    if not _INTEGER.fullmatch(text):
         raise bad(field, "not_an_integer", f"{raw[:40]!r} is not an integer")
     return int(text)
 
