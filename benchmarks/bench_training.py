@@ -117,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 def explain_gap(root: Path, cfg: DictConfig, model_auc: float) -> list[str]:
     """Where the full model's distance to the oracle comes from, on its own test rows.
 
-    The oracle file also holds each applicant's latent history risk ``h``. Plain
-    LightGBM with the full model's parameters (early stopping as in a CV fold) is fitted
+    The oracle file also holds each applicant's latent history risk ``h``. The full
+    model's classifier (``build_classifier``: its parameters and monotone constraints;
+    early stopping as in a CV fold, no calibration) is fitted
     on the 795 encoded features, once as they are and once with the true ``h`` as an
     extra column. Oracle minus "with h" is what learning the application part of the
     risk costs at this size; "with h" minus "as they are" is what estimating ``h`` from
@@ -130,6 +131,8 @@ def explain_gap(root: Path, cfg: DictConfig, model_auc: float) -> list[str]:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
+
+    from credit_scoring.models.pipeline import build_classifier
 
     oracle = pd.read_csv(root / "oracle.csv", index_col="SK_ID_CURR")
     if "history_risk" not in oracle.columns:
@@ -152,8 +155,13 @@ def explain_gap(root: Path, cfg: DictConfig, model_auc: float) -> list[str]:
             stratify=y[~is_test],
             random_state=t.seed,
         )
-        params = OmegaConf.to_container(cfg.model.lgbm, resolve=True)
-        model = lightgbm.LGBMClassifier(**params, random_state=t.seed, n_jobs=t.n_jobs)
+        model = build_classifier(
+            OmegaConf.to_container(cfg.model.lgbm, resolve=True),
+            list(x.columns),
+            OmegaConf.to_container(cfg.model.monotone_constraints, resolve=True) or {},
+            seed=t.seed,
+            n_jobs=t.n_jobs,
+        )
         model.fit(
             x_fit,
             y_fit,
