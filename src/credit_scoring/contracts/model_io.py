@@ -199,21 +199,29 @@ def conform(frame: pd.DataFrame, fields: Sequence[str]) -> ModelInput:
     """
     if not isinstance(frame, pd.DataFrame):
         raise SchemaError(f"expected a pandas DataFrame of raw fields, got {type(frame).__name__}")
-    if frame.columns.has_duplicates:
-        duplicated = frame.columns[frame.columns.duplicated()][0]
-        raise SchemaError("column given more than once", column=str(duplicated))
-    present = set(frame.columns)
+    source = _Columns(frame)
     for name in REQUIRED_FIELDS:
-        if name in fields and name not in present:
+        if name in fields and name not in source:
             raise SchemaError("required field missing", column=name)
-    used = [f for f in fields if f != HISTORY_COLUMN and f in present]
+    used = [f for f in fields if f != HISTORY_COLUMN and f in source]
     numbers = [f for f in used if APPLICATION_FIELDS[f] != "str"]
     categories = [f for f in used if APPLICATION_FIELDS[f] == "str"]
-    application = pd.DataFrame(_numbers(frame, numbers), index=frame.index, columns=numbers)
-    if categories:
-        labels = pd.DataFrame(_categories(frame, categories), index=frame.index, columns=categories)
-        application = pd.concat([application, labels], axis=1)
-    history = _history(frame, present) if takes_history(fields) else None
+    values = source.numbers(numbers)
+    labels = source.objects(categories)
+    _check_vocabularies(labels, categories, frame.index)
+    if source.small:
+        # One object block: the encoder reads a small frame as one object matrix anyway,
+        # and one block is the cheapest frame pandas builds.
+        block = np.concatenate([values.astype(object), labels], axis=1)
+        application = pd.DataFrame(
+            block, index=frame.index, columns=[*numbers, *categories], dtype=object
+        )
+    else:
+        application = pd.DataFrame(values, index=frame.index, columns=numbers)
+        if categories:
+            text = pd.DataFrame(labels, index=frame.index, columns=categories, dtype=object)
+            application = pd.concat([application, text], axis=1)
+    history = _history(source) if takes_history(fields) else None
     return ModelInput(application, history)
 
 
@@ -223,7 +231,7 @@ def history_json(frame: pd.DataFrame) -> pd.Series:
     For storing or sending one record at a time; a batch keeps the aggregate columns.
     """
     present = [f for f in HISTORY_FEATURES if f in frame.columns]
-    values = _numbers(frame, present)
+    values = frame[present].to_numpy(dtype=np.float64, na_value=np.nan)
     rows = (
         json.dumps({k: v for k, v in zip(present, row.tolist(), strict=True) if not math.isnan(v)})
         for row in values
@@ -267,32 +275,67 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _numbers(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
-    """Columns ``names`` of ``frame`` as a float64 matrix, missing values of any flavour as NaN."""
-    if not names:
-        return np.empty((len(frame), 0), dtype=np.float64)
-    try:
-        return frame[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError):
-        pass
-    # Find the culprit: the first value that is present but no number.
-    for name in names:
-        column = frame[name]
-        converted = pd.to_numeric(column, errors="coerce")
-        bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
-        if bad.size:
-            value = column.iloc[bad[0]]
-            raise SchemaError(
-                f"expected a number, got {value!r}", column=name, key=frame.index[bad[0]]
-            )
-    return frame[list(names)].apply(pd.to_numeric).to_numpy(dtype=np.float64, na_value=np.nan)
+#: Up to this many rows, a frame is read with one ``to_numpy`` call rather than column by
+#: column: pandas' per-column overhead (tens of µs for each of ~120 fields) would be
+#: most of a one-row call. The encoder draws the same line (``_ROWWISE_MAX_ROWS``).
+_SMALL_FRAME_ROWS = 256
 
 
-def _categories(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
-    """Columns ``names`` as an object matrix (NaN for missing), checked against the vocabulary."""
-    values = frame[list(names)].to_numpy(dtype=object, na_value=np.nan)
+class _Columns:
+    """Reads a caller's columns by name as float64 or object matrices.
+
+    Missing values of any flavour (None, NaN, pd.NA, NaT) come out as NaN. A small frame
+    is converted once to an object matrix; a large one is read column block by block.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        if frame.columns.has_duplicates:
+            duplicated = frame.columns[frame.columns.duplicated()][0]
+            raise SchemaError("column given more than once", column=str(duplicated))
+        self.frame = frame
+        self.position = {label: i for i, label in enumerate(frame.columns.tolist())}
+        self.small = len(frame) <= _SMALL_FRAME_ROWS
+        self.matrix = frame.to_numpy(dtype=object, na_value=np.nan) if self.small else None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.position
+
+    def objects(self, names: Sequence[str]) -> np.ndarray:
+        """Columns ``names`` as an object matrix."""
+        if self.matrix is not None:
+            return self.matrix[:, [self.position[n] for n in names]]
+        if not names:
+            return np.empty((len(self.frame), 0), dtype=object)
+        return self.frame[list(names)].to_numpy(dtype=object, na_value=np.nan)
+
+    def numbers(self, names: Sequence[str]) -> np.ndarray:
+        """Columns ``names`` as a float64 matrix; a non-numeric value raises ``SchemaError``."""
+        try:
+            if self.matrix is not None:
+                return self.matrix[:, [self.position[n] for n in names]].astype(np.float64)
+            if not names:
+                return np.empty((len(self.frame), 0), dtype=np.float64)
+            return self.frame[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            pass
+        # Find the culprit: the first value that is present but no number.
+        for name in names:
+            column = self.frame[name]
+            converted = pd.to_numeric(column, errors="coerce")
+            bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
+            if bad.size:
+                value = column.iloc[bad[0]]
+                raise SchemaError(
+                    f"expected a number, got {value!r}", column=name, key=self.frame.index[bad[0]]
+                )
+        converted = self.frame[list(names)].apply(pd.to_numeric)
+        return converted.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_vocabularies(labels: np.ndarray, names: Sequence[str], index: pd.Index) -> None:
+    """Raise ``SchemaError`` at the first value of ``labels`` outside its field's vocabulary."""
     for j, name in enumerate(names):
-        column = values[:, j]
+        column = labels[:, j]
         vocabulary = _vocabulary(name)
         try:
             distinct = set(column.tolist())
@@ -304,15 +347,14 @@ def _categories(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
             raise SchemaError(
                 f"unknown category {unknown[0]!r}; expected one of {sorted(vocabulary)}",
                 column=name,
-                key=frame.index[row],
+                key=index[row],
             )
-    return values
 
 
-def _history(frame: pd.DataFrame, present: set[Any]) -> np.ndarray | None:
+def _history(source: _Columns) -> np.ndarray | None:
     """The history aggregates of every row, from aggregate columns or from ``HISTORY``."""
-    columns = [f for f in HISTORY_FEATURES if f in present]
-    records = frame[HISTORY_COLUMN] if HISTORY_COLUMN in present else None
+    columns = [f for f in HISTORY_FEATURES if f in source]
+    records = source.frame[HISTORY_COLUMN] if HISTORY_COLUMN in source else None
     if columns:
         if records is not None and records.notna().any():
             raise SchemaError(
@@ -320,9 +362,9 @@ def _history(frame: pd.DataFrame, present: set[Any]) -> np.ndarray | None:
                 column=HISTORY_COLUMN,
             )
         if len(columns) == len(HISTORY_FEATURES):
-            return _numbers(frame, columns)
-        history = np.full((len(frame), len(HISTORY_FEATURES)), np.nan)
-        history[:, [_HISTORY_POSITION[c] for c in columns]] = _numbers(frame, columns)
+            return source.numbers(columns)
+        history = np.full((len(source.frame), len(HISTORY_FEATURES)), np.nan)
+        history[:, [_HISTORY_POSITION[c] for c in columns]] = source.numbers(columns)
         return history
     if records is None:
         return None
