@@ -46,6 +46,23 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from credit_scoring.batch import score_batch
+
+    summary = score_batch(
+        args.raw,
+        args.out,
+        model=args.model,
+        model_uri=args.model_uri,
+        fmt=args.format,
+        applications=args.applications,
+        batch_size=args.batch_size,
+        strict=args.strict,
+    )
+    print(summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate from ``main`` so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(prog="credit-scoring", description=__doc__.splitlines()[0])
@@ -79,6 +96,31 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--out", type=Path, required=True, help="output directory")
     feat.add_argument("--strict", action="store_true", help="treat warnings as errors")
     feat.set_defaults(func=_features)
+
+    score = sub.add_parser(
+        "score", help="score a new batch of applicants with the champion (one row each)"
+    )
+    score.add_argument("--raw", type=Path, required=True, help="directory of the raw CSV files")
+    score.add_argument("--out", type=Path, required=True, help="output file (written atomically)")
+    score.add_argument("--model", choices=("full", "light"), default="full")
+    score.add_argument(
+        "--model-uri", default=None, help="score with this model instead of the champion"
+    )
+    score.add_argument(
+        "--format",
+        choices=("parquet", "csv", "kaggle"),
+        default=None,
+        help="default: csv for a .csv output, else parquet; kaggle: SK_ID_CURR,TARGET",
+    )
+    score.add_argument(
+        "--applications",
+        type=Path,
+        default=None,
+        help="the applicants' file (default: application_test.csv, else application_train.csv)",
+    )
+    score.add_argument("--batch-size", type=int, default=20_000, help="rows scored at once")
+    score.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    score.set_defaults(func=_score)
     return parser
 
 

@@ -95,6 +95,50 @@ def test_explain_returns_signed_contributions_sorted_by_size(stack) -> None:
     assert isinstance(body["base_value"], float)
 
 
+def test_model_servers_take_read_csv_rows_and_integer_json(stack) -> None:
+    """The real heads as pandas reads them, posted as JSON: ints stay ints, NaN become null."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    from tests.conftest import REAL_HEADS
+
+    heads = pd.read_csv(REAL_HEADS / "application_test.csv").head(20)
+    payload = {"dataframe_split": json.loads(heads.to_json(orient="split", index=False))}
+    assert isinstance(payload["dataframe_split"]["data"][0][5], int)  # CNT_CHILDREN
+    mlflow.set_tracking_uri(f"sqlite:///{stack['root'] / 'mlflow.db'}")
+    for model, port in stack["ports"].items():
+        url = f"http://127.0.0.1:{port}/invocations"
+        response = requests.post(url, json=payload, timeout=60)
+        assert response.status_code == 200, response.text
+        served = pd.DataFrame(response.json()["predictions"])
+        local = mlflow.pyfunc.load_model(f"models:/credit-scoring-{model}@champion")
+        np.testing.assert_allclose(served["probability"], local.predict(heads)["probability"])
+        record = {
+            "AMT_INCOME_TOTAL": 150000,
+            "AMT_GOODS_PRICE": 450000,
+            "AMT_CREDIT": 500000,
+            "AMT_ANNUITY": 25000,
+            "DAYS_BIRTH": -12000,
+            "CNT_CHILDREN": 1,
+            "DAYS_EMPLOYED": None,
+            "CODE_GENDER": "F",
+        }
+        if model == "full":
+            record["HISTORY"] = json.dumps({"BURO_DAYS_CREDIT_MIN": -1200, "INSTAL_DPD_MAX": 3})
+        response = requests.post(url, json={"dataframe_records": [record]}, timeout=30)
+        assert response.status_code == 200, response.text
+        for bad, column in (
+            ({"AMT_CREDIT": "lots"}, "AMT_CREDIT"),
+            ({"CODE_GENDER": "W"}, "CODE_GENDER"),
+        ):
+            response = requests.post(
+                url, json={"dataframe_records": [{**record, **bad}]}, timeout=30
+            )
+            assert response.status_code == 400, response.text
+            assert f"column {column}" in response.json()["message"]
+
+
 def test_new_applicant_scores_and_out_of_range_income_warns(stack) -> None:
     response = requests.post(stack["url"] + "/score", json=VALID, timeout=30)
     assert response.status_code == 200, response.text
