@@ -121,6 +121,14 @@ def build_applicants(
             links[staged / source.name] = source.resolve()
     for link, source in links.items():
         link.symlink_to(source)
+    sides = sorted(link.stem for link in links if link.stem in SIDE_TABLES)
+    log.info(
+        "applicants from %s; history from %s of %s (staged in %s)",
+        applications,
+        ", ".join(sides) or "no side table",
+        raw_dir,
+        staged,
+    )
     if not as_train:
         columns = TABLES["application_train"].column_names
         (staged / TABLES["application_train"].file_name).write_text(",".join(columns) + "\n")
