@@ -116,7 +116,7 @@ def test_refusals_list_only_risk_raising_reasons_at_most_top_in_stable_order() -
     assert [r["code"] for r in coder.reasons(shap[:1], [True])[0]] == ["A05", "A01", "A12", "A03"]
     assert [r["code"] for r in granted] == ["A02", "A05", "A01", "A12"]
     assert granted[0]["contribution"] == pytest.approx(-0.9)
-    assert granted[0]["reason"] == "Score from external data source 2"
+    assert granted[0]["text"] == "Score from external data source 2"
     assert none == []
     with pytest.raises(ValueError, match="7 features"):
         coder.contributions(np.zeros((1, 3)))

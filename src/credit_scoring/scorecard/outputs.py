@@ -4,7 +4,7 @@
 model's encoded features, pickled with the model, and turns a probability, a
 decision and the SHAP row of every applicant into the ``points``, ``grade`` and
 ``reasons`` output columns. ``reasons`` is a JSON list (one string per row, like
-``contributions``): ``[{"code", "reason", "contribution"}, ...]``, contributions in
+``contributions``): ``[{"code", "text", "contribution"}, ...]``, contributions in
 log-odds of default, largest first (see :mod:`credit_scoring.scorecard.reasons`).
 """
 
@@ -35,17 +35,10 @@ class DecisionAids:
             Scorecard.from_mapping(cfg), ReasonCatalog.from_mapping(cfg["reasons"]).coder(features)
         )
 
-    def columns(
-        self, probability: np.ndarray, refused: np.ndarray, shap: np.ndarray
-    ) -> dict[str, Any]:
-        """The ``points``, ``grade`` and ``reasons`` columns for rows with these inputs.
+    def reasons(self, shap: np.ndarray, refused: np.ndarray) -> list[str]:
+        """The ``reasons`` column: per row, the JSON list of its principal reasons.
 
         ``shap`` is the (rows, features) block of LightGBM's ``pred_contrib`` (the bias
-        column left out).
+        column left out); ``refused`` says which rows were refused.
         """
-        reasons = self.coder.reasons(shap, refused)
-        return {
-            "points": self.scorecard.rounded_points(probability),
-            "grade": self.scorecard.grade(probability),
-            "reasons": [json.dumps(r) for r in reasons],
-        }
+        return [json.dumps(r) for r in self.coder.reasons(shap, refused)]

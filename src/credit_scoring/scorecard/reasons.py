@@ -139,28 +139,26 @@ class ReasonCoder:
         return shap @ grouping
 
     def reasons(self, shap: np.ndarray, refused: np.ndarray) -> list[list[dict[str, Any]]]:
-        """Per row, up to ``top`` reasons ``{"code", "reason", "contribution"}``.
+        """Per row, up to ``top`` reasons ``{"code", "text", "contribution"}``.
 
         ``refused`` rows get risk-raising reasons only; the others the largest either
         way (see the module docstring). Zero contributions are never listed.
         """
         totals = self.contributions(shap)
-        refused = np.asarray(refused, dtype=bool)
-        catalog_order = np.arange(len(self.codes))
-        out = []
-        for row, is_refused in zip(totals, refused, strict=True):
-            size = row if is_refused else np.abs(row)
-            # lexsort: the last key sorts first; equal sizes keep catalog order.
-            order = np.lexsort((catalog_order, -size))
-            chosen = [i for i in order if (row[i] > 0 if is_refused else row[i] != 0)]
-            out.append(
-                [
-                    {
-                        "code": self.codes[i],
-                        "reason": self.sentences[i],
-                        "contribution": float(row[i]),
-                    }
-                    for i in chosen[: self.top]
-                ]
-            )
-        return out
+        refused = np.asarray(refused, dtype=bool)[:, None]
+        size = np.where(refused, totals, np.abs(totals))
+        eligible = np.where(refused, totals > 0, totals != 0)
+        # A stable sort on -size keeps catalog order (the column order) among equals;
+        # ineligible reasons sort last and are cut below.
+        order = np.argsort(np.where(eligible, -size, np.inf), axis=1, kind="stable")
+        order = order[:, : self.top]
+        keep = np.take_along_axis(eligible, order, axis=1)
+        values = np.take_along_axis(totals, order, axis=1)
+        return [
+            [
+                {"code": self.codes[j], "text": self.sentences[j], "contribution": float(v)}
+                for j, v, k in zip(idx, vals, ok, strict=True)
+                if k
+            ]
+            for idx, vals, ok in zip(order, values, keep, strict=True)
+        ]
