@@ -53,9 +53,9 @@ def test_grades_cut_at_the_configured_bounds() -> None:
 
 def test_bad_scorecard_config_is_refused() -> None:
     with pytest.raises(ValueError, match="cut-offs"):
-        Scorecard(grades=("A", "B"), cutoffs=(0.1, 0.2))
+        Scorecard(600, 50, 20, grades=("A", "B"), cutoffs=(0.1, 0.2))
     with pytest.raises(ValueError, match="increase"):
-        Scorecard(grades=("A", "B", "C"), cutoffs=(0.2, 0.1))
+        Scorecard(600, 50, 20, grades=("A", "B", "C"), cutoffs=(0.2, 0.1))
     bad = {**CONFIG, "grades": [{"grade": "A", "max_probability": 0.1}, {"grade": "B"}]}
     Scorecard.from_mapping(bad)  # the last grade has no bound: fine
     with pytest.raises(ValueError, match="max_probability"):

@@ -26,14 +26,14 @@ import numpy as np
 class Scorecard:
     """The points scale and the grade cut-offs (``scorecard`` config group)."""
 
-    anchor_points: float = 600.0
-    anchor_odds: float = 50.0
-    pdo: float = 20.0
+    anchor_points: float
+    anchor_odds: float
+    pdo: float
+    grades: tuple[str, ...]
+    #: Upper P(default) bound of every grade but the last, increasing.
+    cutoffs: tuple[float, ...]
     decimals: int = 0
     p_min: float = 1e-6
-    grades: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G")
-    #: Upper P(default) bound of every grade but the last, increasing.
-    cutoffs: tuple[float, ...] = (0.02, 0.04, 0.06, 0.09, 0.13, 0.2)
 
     def __post_init__(self) -> None:
         if self.pdo <= 0 or self.anchor_odds <= 0:
