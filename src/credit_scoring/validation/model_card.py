@@ -246,6 +246,15 @@ def model_card(
         f"- Champion comparison: {gate.get('champion_comparison') or 'n/a'}.",
         f"- Champion after the decision: version {gate.get('champion') or 'none'}.",
     ]
+    for check in checks:
+        if not check.get("enforce") and not check.get("ok", True):
+            lines.append(
+                f"- Report-only fairness check below its minimum: {check['attribute']}, "
+                f"approval rate of {check.get('lowest')} {_fmt(check.get('lowest_rate'), 3)} vs "
+                f"{check.get('highest')} {_fmt(check.get('highest_rate'), 3)} (disparate impact "
+                f"{_fmt(check.get('ratio'), 3)}): not blocking, to be justified by the groups' "
+                "default rates above."
+            )
     for check in gate.get("monotonicity") or []:
         lines.append(
             f"- Monotonicity in `{check['feature']}` over {check.get('n_rows', '?')} applicants: "
