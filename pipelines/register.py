@@ -31,6 +31,8 @@ def main(cfg: DictConfig) -> None:
             OmegaConf.to_container(cfg.registry, resolve=True),
             cfg.paths.models,
             resolve_tracking_uri(cfg.mlflow.tracking_uri),
+            OmegaConf.to_container(cfg.validation.fairness, resolve=True),
+            OmegaConf.to_container(cfg.scorecard, resolve=True),
         )
     except CreditScoringError as exc:  # a missing input: one readable message, not a traceback
         log.error("%s", exc)

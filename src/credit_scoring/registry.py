@@ -36,6 +36,8 @@ from credit_scoring.errors import CreditScoringError
 from credit_scoring.io import atomic_file
 from credit_scoring.models.monotonic import Direction, MonotonicityReport, check_monotone
 from credit_scoring.models.pyfunc import batch_predictor
+from credit_scoring.validation.fairness import DisparateImpact, FairnessConfig, fairness_report
+from credit_scoring.validation.model_card import CARD_FILE, model_card, version_description
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ DECISION_TAG = "gate_decision"
 REASON_TAG = "gate_reason"
 #: Version tag saying whether and how the candidate was compared with the champion.
 COMPARISON_TAG = "gate_comparison"
+#: Version tag with the fairness checks' outcomes (enforced and report-only).
+FAIRNESS_TAG = "gate_fairness"
 
 _RUN_JSON_KEYS = ("run_id", "model_uri", "model_name", "registered_name", "test_ids")
 
@@ -140,6 +144,39 @@ class MonotoneCheck:
 
 
 @dataclass(frozen=True)
+class FairnessCheck:
+    """The disparate impact on ``attribute`` must reach ``min_ratio`` (else only reported)."""
+
+    attribute: str
+    min_ratio: float
+    enforce: bool
+
+
+@dataclass(frozen=True)
+class FairnessOutcome:
+    """One fairness check applied to a candidate's decisions on its held-out rows."""
+
+    check: FairnessCheck
+    impact: DisparateImpact | None
+    upper_bound: float | None
+
+    @property
+    def ok(self) -> bool:
+        """Passes unless even the ratio's upper confidence bound is below the minimum."""
+        return self.upper_bound is None or self.upper_bound >= self.check.min_ratio
+
+    def describe(self) -> str:
+        if self.impact is None:
+            return f"{self.check.attribute}: fewer than two groups large enough to compare"
+        bound = (
+            ""
+            if self.upper_bound == self.impact.ratio
+            else (f", upper confidence bound {self.upper_bound:.3f}")
+        )
+        return f"{self.impact.describe()}{bound}; minimum {self.check.min_ratio:g}"
+
+
+@dataclass(frozen=True)
 class GatePolicy:
     """The gates of conf/registry/default.yaml, typed."""
 
@@ -147,6 +184,9 @@ class GatePolicy:
     max_regression: float
     monotone: tuple[MonotoneCheck, ...] = ()
     monotone_rows: int = 200
+    fairness: tuple[FairnessCheck, ...] = ()
+    #: One-sided confidence of the disparate-impact bound; ``None``: the point estimate.
+    fairness_confidence: float | None = 0.95
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> GatePolicy:
@@ -161,11 +201,21 @@ class GatePolicy:
                     "and the grid needs at least two values"
                 )
             checks.append(MonotoneCheck(str(check["feature"]), cast(Direction, direction), grid))
+        fair = cfg.get("fairness") or {}
+        fairness = tuple(
+            FairnessCheck(str(name), float(c["min_disparate_impact"]), bool(c["enforce"]))
+            for name, c in (fair.get("checks") or {}).items()
+        )
+        confidence = fair.get("confidence")
+        if confidence is not None and not 0.5 <= float(confidence) < 1:
+            raise RegistryError("registry.fairness.confidence must be in [0.5, 1) or null")
         return cls(
             auc_floor={str(k): float(v) for k, v in cfg["auc_floor"].items()},
             max_regression=float(cfg["max_regression"]),
             monotone=tuple(checks),
             monotone_rows=int(mono.get("rows", 200)),
+            fairness=fairness,
+            fairness_confidence=None if confidence is None else float(confidence),
         )
 
     def floor(self, model_name: str) -> float:
@@ -198,13 +248,15 @@ def evaluate_gates(
     champion_auc: float | None,
     max_regression: float,
     monotone: Mapping[str, bool],
+    fairness: Sequence[FairnessOutcome] = (),
 ) -> GateDecision:
     """Apply the gates to plain numbers: pure, so the policy is testable without MLflow.
 
     ``champion_auc`` is ``None`` when there is no champion yet (the first candidate
     only has to clear the floor and the monotonicity check). ``monotone`` maps each
-    checked feature to whether its check passed. Every gate is evaluated, so a
-    rejection lists all its reasons at once.
+    checked feature to whether its check passed; ``fairness`` holds the fairness
+    checks' outcomes, of which only the enforced ones can reject. Every gate is
+    evaluated, so a rejection lists all its reasons at once.
     """
     reasons = []
     if not candidate_auc > floor:
@@ -216,6 +268,11 @@ def evaluate_gates(
         )
     reasons.extend(
         f"P(default) is not monotone in {feature}" for feature, ok in monotone.items() if not ok
+    )
+    reasons.extend(
+        f"disparate impact too low on {o.describe()}"
+        for o in fairness
+        if o.check.enforce and not o.ok
     )
     return GateDecision(
         passed=not reasons,
@@ -294,6 +351,40 @@ def score_auc(model: PyFuncModel, rows: pd.DataFrame) -> float:
     return float(roc_auc_score(rows["TARGET"], predictions["probability"]))
 
 
+def check_fairness(
+    predictions: pd.DataFrame,
+    rows: pd.DataFrame,
+    policy: GatePolicy,
+    groups: FairnessConfig,
+) -> list[FairnessOutcome]:
+    """Disparate impact of the model's decisions on ``rows``, for each configured check.
+
+    ``predictions`` are the model's answers for ``rows`` (its ``probability`` and
+    ``threshold``); ``groups`` says how each attribute's groups are formed (the
+    ``validation.fairness`` config, the same as the training run's fairness tables).
+    """
+    if not policy.fairness:
+        return []
+    known = {a.name for a in groups.attributes}
+    for check in policy.fairness:
+        if check.attribute not in known:
+            raise RegistryError(
+                f"registry.fairness.checks.{check.attribute}: no such attribute in "
+                f"validation.fairness.attributes ({sorted(known)})"
+            )
+    threshold = float(predictions["threshold"].iloc[0])
+    report = fairness_report(groups, rows, predictions["probability"].to_numpy(), threshold)
+    outcomes = []
+    for check in policy.fairness:
+        impact = report.ratios.get(check.attribute)
+        bound = None
+        if impact is not None:
+            confidence = policy.fairness_confidence
+            bound = impact.ratio if confidence is None else impact.upper_bound(confidence)
+        outcomes.append(FairnessOutcome(check, impact, bound))
+    return outcomes
+
+
 def load_test_rows(data: Path | str, test_ids: Path | str) -> pd.DataFrame:
     """The rows of ``data`` whose SK_ID_CURR is listed in ``test_ids``, in file order.
 
@@ -335,6 +426,7 @@ def gate_candidate(
     candidate: Candidate,
     rows: pd.DataFrame,
     policy: GatePolicy,
+    groups: FairnessConfig | None = None,
 ) -> dict[str, Any]:
     """Register ``candidate``, run the gates, promote it if it passes; return the record.
 
@@ -369,7 +461,8 @@ def gate_candidate(
 
     champion = get_champion(client, name)
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
-    candidate_auc = score_auc(model, rows)
+    predictions = batch_predictor(model)(rows)
+    candidate_auc = float(roc_auc_score(rows["TARGET"], predictions["probability"]))
     trained_auc = candidate.metrics.get("test_auc")
     if _is_number(trained_auc) and abs(candidate_auc - float(trained_auc)) > 1e-4:
         # Same model, same rows: a difference means the data changed after training.
@@ -391,18 +484,29 @@ def gate_candidate(
     reports = check_monotonicity(model, sample, policy.monotone)
     for report in reports:
         log.info("%s v%s: %s", name, version.version, report)
+    fairness = check_fairness(predictions, rows, policy, groups or FairnessConfig(()))
+    for outcome in fairness:
+        log.info("%s v%s fairness: %s", name, version.version, outcome.describe())
     decision = evaluate_gates(
         candidate_auc=candidate_auc,
         floor=floor,
         champion_auc=champion_auc,
         max_regression=policy.max_regression,
         monotone={r.feature: r.ok for r in reports},
+        fairness=fairness,
     )
 
     label = "passed" if decision.passed else "rejected"
     client.set_model_version_tag(name, version.version, "registry_test_auc", f"{candidate_auc:.6f}")
     client.set_model_version_tag(name, version.version, REASON_TAG, decision.summary)
     client.set_model_version_tag(name, version.version, COMPARISON_TAG, comparison)
+    if fairness:
+        summary = "; ".join(
+            f"{o.describe()} ({'ok' if o.ok else 'below'}"
+            f"{'' if o.check.enforce else ', report only'})"
+            for o in fairness
+        )
+        client.set_model_version_tag(name, version.version, FAIRNESS_TAG, summary)
     if decision.passed:
         promote(client, name, version.version)
     else:
@@ -425,6 +529,17 @@ def gate_candidate(
         "monotonicity": [
             {k: v for k, v in asdict(r).items() if k != "grid"} | {"ok": r.ok} for r in reports
         ],
+        "fairness": [
+            {
+                "attribute": o.check.attribute,
+                "min_ratio": o.check.min_ratio,
+                "enforce": o.check.enforce,
+                "ok": o.ok,
+                "upper_bound": o.upper_bound,
+                **({} if o.impact is None else asdict(o.impact)),
+            }
+            for o in fairness
+        ],
         "champion_comparison": comparison,
         "champion_before": champion.version if champion else None,
         "champion": after.version if after else None,
@@ -432,15 +547,63 @@ def gate_candidate(
     }
 
 
+def write_model_card(
+    client: MlflowClient,
+    model_dir: Path,
+    record: Mapping[str, Any],
+    scorecard: Mapping[str, Any] | None = None,
+) -> Path:
+    """Render the card of the version in ``record``, write it, log it with the model.
+
+    The card goes to ``model_dir/model_card.md``, to the training run's artifacts and,
+    in short, to the registered version's description. A version decided before (a
+    re-run with nothing new) keeps the card written then.
+    """
+    run = json.loads((model_dir / "run.json").read_text())
+    target = model_dir / CARD_FILE
+    if "monotonicity" not in record:  # decided before: the full gate record is not at hand
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=record["run_id"], artifact_path=CARD_FILE, tracking_uri=client.tracking_uri
+            )
+        except (MlflowException, OSError):
+            local = None
+        if local is not None:
+            with atomic_file(target) as tmp:
+                tmp.write_text(Path(local).read_text())
+            return target
+    review_path = model_dir / "review.json"
+    review = json.loads(review_path.read_text()) if review_path.is_file() else {}
+    card = model_card(run=run, review=review, gate=record, scorecard=scorecard)
+    with atomic_file(target) as tmp:
+        tmp.write_text(card)
+    client.log_text(record["run_id"], card, CARD_FILE)
+    client.update_model_version(
+        record["registered_name"],
+        str(record["version"]),
+        description=version_description(record["run_id"], record, run.get("metrics", {})),
+    )
+    log.info("%s v%s: model card in %s", record["registered_name"], record["version"], target)
+    return target
+
+
 def register_models(
-    cfg: Mapping[str, Any], models_dir: Path | str, tracking_uri: str
+    cfg: Mapping[str, Any],
+    models_dir: Path | str,
+    tracking_uri: str,
+    fairness: Mapping[str, Any] | None = None,
+    scorecard: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Gate every model of ``cfg["models"]`` and write the record to ``cfg["output"]``.
+    """Gate every model of ``cfg["models"]``, write each model card and the record.
 
     ``cfg`` is the resolved ``registry`` config group; ``models_dir`` holds each
-    model's ``NAME/run.json`` as the train stage wrote it. Returns what was written.
+    model's ``NAME/run.json`` as the train stage wrote it; ``fairness`` is the
+    ``validation.fairness`` group (how the groups of the fairness checks are formed),
+    ``scorecard`` the ``scorecard`` group (described in the card). The record goes to
+    ``cfg["output"]``, each card to ``models_dir/NAME/model_card.md``. Returns the record.
     """
     policy = GatePolicy.from_mapping(cfg)
+    groups = FairnessConfig.from_mapping(fairness or {})
     client = MlflowClient(tracking_uri)
     # mlflow.register_model and pyfunc.load_model use the global tracking URI.
     mlflow.set_tracking_uri(tracking_uri)
@@ -448,7 +611,8 @@ def register_models(
     for name in cfg["models"]:
         candidate = Candidate.from_run_json(Path(models_dir) / name / "run.json")
         rows = load_test_rows(cfg["data"], candidate.test_ids)
-        records[name] = gate_candidate(client, candidate, rows, policy)
+        records[name] = gate_candidate(client, candidate, rows, policy, groups)
+        write_model_card(client, Path(models_dir) / name, records[name], scorecard)
     report = {"registered_at": datetime.now(UTC).isoformat(timespec="seconds"), "models": records}
     with atomic_file(cfg["output"]) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")

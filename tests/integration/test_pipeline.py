@@ -70,6 +70,10 @@ def test_both_models_are_champions(pipeline_repo: PipelineRepo, tracking: str) -
         assert registry["models"][model]["decision"] == "passed"
         run = json.loads((pipeline_repo.root / f"models/{model}/run.json").read_text())
         assert champion.run_id == run["run_id"]
+        card = (pipeline_repo.root / f"models/{model}/model_card.md").read_text()
+        assert card.startswith(f"# Model card: {name} version {champion.version}")
+        assert "**passed**" in card and "Model card: `model_card.md`" in champion.description
+        assert {f["attribute"] for f in registry["models"][model]["fairness"]} == {"gender", "age"}
     # The gate swept income for both models and the external scores for the full one.
     checked = {
         model: {c["feature"]: c["ok"] for c in record["monotonicity"]}

@@ -30,6 +30,7 @@ from credit_scoring.registry import (
     CHAMPION,
     COMPARISON_TAG,
     DECISION_TAG,
+    FAIRNESS_TAG,
     REASON_TAG,
     register_models,
 )
@@ -165,7 +166,8 @@ def _register(ws: Workspace) -> dict:
     """What the stage does, in-process (saves an interpreter start and MLflow import)."""
     cfg = _config(ws, ws.good)
     registry = OmegaConf.to_container(cfg.registry, resolve=True)
-    report = register_models(registry, ws.models, ws.uri)
+    fairness = OmegaConf.to_container(cfg.validation.fairness, resolve=True)
+    report = register_models(registry, ws.models, ws.uri, fairness)
     assert json.loads((ws.models / "registry.json").read_text()) == report
     return report["models"]["light"]
 
@@ -230,3 +232,44 @@ def test_gates_promote_the_good_model_and_hold_back_the_bad_one(
     promoted = client.get_model_version_by_alias(NAME, CHAMPION)
     assert promoted.version == third["version"] and promoted.run_id == new_run
     assert promoted.tags[COMPARISON_TAG] == third["champion_comparison"]
+
+
+def test_a_candidate_approving_one_gender_far_more_often_is_not_promoted(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    client = MlflowClient(ws.uri)
+    frame = _light_frame(2500, seed=3)
+    male = (frame["CODE_GENDER"] == "M").to_numpy()
+    # Men default far more often here, so a model taking CODE_GENDER refuses most of them.
+    extra = np.random.default_rng(5).random(len(frame)) < 0.4
+    frame["TARGET"] = (frame["TARGET"].astype(bool) | (male & extra)).astype(int)
+    biased = ws.root / "features_biased"
+    biased.mkdir()
+    frame.to_parquet(biased / "train.parquet")
+    other = ws.root / "biased_data.dvc"  # new data: only floor, monotonicity and fairness decide
+    other.write_text("outs:\n- md5: fedcba9876543210fedcba9876543210.dir\n  path: data/raw\n")
+    before = client.get_model_version_by_alias(NAME, CHAMPION).version
+
+    run_id = _train(ws, biased, f"train.data_version_file={other}")
+    cfg = _config(ws, biased, f"registry.data={biased / 'train.parquet'}")
+    report = register_models(
+        OmegaConf.to_container(cfg.registry, resolve=True),
+        ws.models,
+        ws.uri,
+        OmegaConf.to_container(cfg.validation.fairness, resolve=True),
+    )
+    record = report["models"]["light"]
+    assert record["run_id"] == run_id and record["decision"] == "rejected", record
+    (reason,) = record["reasons"]  # the AUC floor and the monotonicity check pass
+    assert reason.startswith("disparate impact too low on gender: approval rate of M")
+    gender = next(f for f in record["fairness"] if f["attribute"] == "gender")
+    assert gender["enforce"] and not gender["ok"] and gender["lowest"] == "M"
+    assert gender["upper_bound"] < 0.8 and f"disparate impact {gender['ratio']:.3f}" in reason
+    version = client.get_model_version(NAME, record["version"])
+    assert version.tags[REASON_TAG] == reason
+    assert "report only" in version.tags[FAIRNESS_TAG]  # the age check, recorded
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == before
+    card = (ws.models / "light" / "model_card.md").read_text()
+    assert card.startswith(f"# Model card: {NAME} version {record['version']}")
+    assert f"**rejected**: {reason}" in card and "## Fairness (test rows)" in card

@@ -83,13 +83,31 @@ def test_live_score_matches_the_precomputed_one(stack) -> None:
         assert body["probability"] == pytest.approx(body["precomputed"]["probability"])
         assert body["decision"] == body["precomputed"]["decision"]
         assert body["model_version"] and body["run_id"]
+        _check_scorecard(body)
     both = _get(stack, f"/compare/models?client_id={client_id}")
     assert set(both["models"]) == {"full", "light"}
+
+
+def _check_scorecard(answer: dict[str, Any]) -> None:
+    """Points on the configured scale, a grade, and reasons that fit the decision."""
+    from omegaconf import OmegaConf
+
+    from credit_scoring.scorecard.points import Scorecard
+    from tests.conftest import REPO_ROOT
+
+    card = Scorecard.from_mapping(OmegaConf.load(REPO_ROOT / "conf/scorecard/default.yaml"))
+    assert answer["points"] == pytest.approx(float(card.rounded_points(answer["probability"])))
+    assert answer["grade"] == card.grade(answer["probability"])
+    assert 0 < len(answer["reasons"]) <= 4
+    assert all({"code", "text", "contribution"} <= set(r) for r in answer["reasons"])
+    if answer["decision"] == "refused":
+        assert all(r["contribution"] > 0 for r in answer["reasons"])
 
 
 def test_explain_returns_signed_contributions_sorted_by_size(stack) -> None:
     client_id = int(stack["clients"]["SK_ID_CURR"].iloc[4])
     body = _get(stack, f"/clients/{client_id}/explain?model=full&top=4")
+    _check_scorecard(body)
     sizes = [abs(c["contribution"]) for c in body["contributions"]]
     assert len(sizes) == 4 and sizes == sorted(sizes, reverse=True)
     assert isinstance(body["base_value"], float)
@@ -143,6 +161,7 @@ def test_new_applicant_scores_and_out_of_range_income_warns(stack) -> None:
     response = requests.post(stack["url"] + "/score", json=VALID, timeout=30)
     assert response.status_code == 200, response.text
     assert set(response.json()["scores"]) == {"light"}
+    _check_scorecard(response.json()["scores"]["light"])
     rich = {**VALID, "AMT_INCOME_TOTAL": 1e9, "models": ["light", "full"], "age_years": 40}
     body = requests.post(stack["url"] + "/score", json=rich, timeout=30).json()
     assert set(body["scores"]) == {"light", "full"} and body["warnings"]

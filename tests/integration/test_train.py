@@ -88,8 +88,17 @@ def test_train_stage_logs_and_exports_a_servable_model(name: str, workdir: Path)
         "fit_seconds",
         "predict_seconds",
         "n_features",
+        "gini",
+        "ks",
+        "cv_gini_std",
+        "cv_ks_std",
+        "score_psi",
+        "disparate_impact_gender",
+        "disparate_impact_age",
+        "protected_auc_cost",
     ):
         assert np.isfinite(metrics[key]), key
+    assert metrics["gini"] == pytest.approx(2 * metrics["test_auc"] - 1)
     assert 0 < metrics["threshold"] <= 1 and 0.5 < metrics["test_auc"] <= 1
     record = json.loads((out / "run.json").read_text())
     assert record["model_name"] == name and record["registered_name"] == f"credit-scoring-{name}"
@@ -113,7 +122,19 @@ def test_train_stage_logs_and_exports_a_servable_model(name: str, workdir: Path)
         "plots/confusion_matrix.png",
     } <= artifacts
     listed = {f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
-    assert {"features.txt", "config.yaml", "importance"} <= listed
+    assert {"features.txt", "config.yaml", "importance", "validation", "fairness"} <= listed
+    validation = {
+        Path(f.path).name
+        for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "validation")
+    }
+    assert {"gains.csv", "score_psi.csv", "ks.png", "cap.png", "gains.png"} <= validation
+    fairness = {
+        Path(f.path).name for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "fairness")
+    }
+    assert {"groups.csv", "groups.png", "disparate_impact.json"} <= fairness
+    review = json.loads((out / "review.json").read_text())
+    assert len(review["gains"]) == 10 and review["population"]["test_rows"] == 500
+    assert {row["group"] for row in review["fairness"]} >= {"F", "M"}
 
     example = json.loads((out / "model" / "serving_input_example.json").read_text())
     frame = pd.DataFrame(**example["dataframe_split"])

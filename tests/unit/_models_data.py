@@ -16,6 +16,7 @@ from credit_scoring.contracts.model_io import HISTORY_FEATURES, input_fields
 from credit_scoring.data.schema import DAYS_SENTINEL, TABLES
 from credit_scoring.models.pipeline import build_classifier, build_pipeline, resolve_features
 from credit_scoring.models.pyfunc import CreditScoringModel
+from credit_scoring.scorecard.outputs import DecisionAids
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
@@ -84,4 +85,7 @@ def fit_tiny_model(name: str, frame: pd.DataFrame, *, trees: int = 40) -> Credit
         registered_name=cfg.registered_name,
         run_id="test-run",
         fields=input_fields(features),
+        aids=DecisionAids.from_config(
+            OmegaConf.to_container(OmegaConf.load(CONF / "scorecard" / "default.yaml")), features
+        ),
     )

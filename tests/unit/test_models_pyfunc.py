@@ -89,6 +89,32 @@ def test_explain_contributions_sum_to_raw_log_odds(light: CreditScoringModel, fr
     assert all(len(json.loads(t)) == 3 for t in top3["contributions"])
 
 
+def test_answers_carry_points_grade_and_reasons(light: CreditScoringModel, frame) -> None:
+    rows = frame[list(LIGHT_FIELDS)].head(200)
+    out = light.predict(None, rows)
+    assert list(out.columns) == [*OUTPUT, "points", "grade", "reasons"]
+    aids = light.aids
+    p = out["probability"].to_numpy()
+    np.testing.assert_array_equal(out["points"], aids.scorecard.rounded_points(p))
+    np.testing.assert_array_equal(out["grade"], aids.scorecard.grade(p))
+    shap = light.pipeline[-1].predict(light.pipeline[0].transform(rows), pred_contrib=True)
+    totals = aids.coder.contributions(shap[:, :-1])
+    for i, (text, decision) in enumerate(zip(out["reasons"], out["decision"], strict=True)):
+        reasons = json.loads(text)
+        assert len(reasons) <= aids.coder.top
+        assert [set(r) for r in reasons] == [{"code", "text", "contribution"}] * len(reasons)
+        by_code = dict(zip(aids.coder.codes, totals[i], strict=True))
+        for r in reasons:
+            assert r["contribution"] == pytest.approx(by_code[r["code"]])
+        if decision == "refused":
+            assert all(r["contribution"] > 0 for r in reasons)
+    assert (out["decision"] == "refused").any() and (out["decision"] == "granted").any()
+    quiet = light.predict(None, rows, params={"reasons": False})
+    assert "reasons" not in quiet and "points" in quiet
+    # Batch callers get points and grade, not the reasons' SHAP pass.
+    assert "reasons" not in light.score(rows) and "grade" in light.score(rows)
+
+
 def test_full_model_reads_history_from_json_or_columns(full: CreditScoringModel, frame) -> None:
     rows = frame.head(20)
     as_columns = full.predict_proba(rows)[:, 1]

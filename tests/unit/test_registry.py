@@ -10,12 +10,15 @@ import pytest
 
 from credit_scoring.registry import (
     Candidate,
+    FairnessCheck,
+    FairnessOutcome,
     GatePolicy,
     RegistryError,
     evaluate_gates,
     load_test_rows,
     resolve_tracking_uri,
 )
+from credit_scoring.validation.fairness import DisparateImpact
 
 POLICY = {
     "auc_floor": {"full": 0.70, "light": 0.58},
@@ -148,3 +151,48 @@ def test_test_rows_must_all_be_in_the_data(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="1 test ids \\(first: 9\\)") as err:
         load_test_rows(data, ids)
     assert err.value.file == str(ids)
+
+
+def _outcome(
+    ratio: float, n: int, *, enforce: bool = True, confidence: float | None = 0.95
+) -> FairnessOutcome:
+    impact = DisparateImpact("gender", ratio, "M", "F", 0.8 * ratio, 0.8, n, n)
+    bound = ratio if confidence is None else impact.upper_bound(confidence)
+    return FairnessOutcome(FairnessCheck("gender", 0.8, enforce), impact, bound)
+
+
+def test_an_enforced_fairness_check_rejects_naming_the_groups_and_the_ratio() -> None:
+    decision = _gates(fairness=[_outcome(0.4, 400)])
+    assert not decision.passed
+    (reason,) = decision.reasons
+    assert reason.startswith("disparate impact too low on gender: approval rate of M 0.320")
+    assert "vs F 0.800, disparate impact 0.400" in reason and "minimum 0.8" in reason
+    # Report only: recorded, never blocking.
+    assert _gates(fairness=[_outcome(0.4, 400, enforce=False)]).passed
+
+
+def test_the_fairness_gate_allows_for_sampling_noise() -> None:
+    # 0.78 on 60 applicants per group is within noise of 0.8; on 20,000 it is not.
+    small, large = _outcome(0.78, 60), _outcome(0.78, 20_000)
+    assert small.ok and small.upper_bound > 0.8
+    assert not large.ok and 0.78 < large.upper_bound < 0.8
+    assert not _outcome(0.78, 60, confidence=None).ok  # the point estimate alone
+    assert _gates(fairness=[small]).passed and not _gates(fairness=[large]).passed
+
+
+def test_fairness_policy_is_parsed() -> None:
+    policy = GatePolicy.from_mapping(
+        {
+            **POLICY,
+            "fairness": {
+                "confidence": 0.9,
+                "checks": {"gender": {"min_disparate_impact": 0.8, "enforce": True}},
+            },
+        }
+    )
+    assert policy.fairness_confidence == 0.9
+    assert [(c.attribute, c.min_ratio, c.enforce) for c in policy.fairness] == [
+        ("gender", 0.8, True)
+    ]
+    with pytest.raises(RegistryError, match="confidence"):
+        GatePolicy.from_mapping({**POLICY, "fairness": {"confidence": 1.5}})

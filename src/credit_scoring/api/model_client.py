@@ -65,7 +65,8 @@ class ModelServers:
         """One prediction record per row, as the pyfunc contract defines them.
 
         ``dataframe_split`` is the most compact payload MLflow accepts (column names
-        once, not per row). ``contributions`` (a JSON string in the contract) is decoded.
+        once, not per row). ``contributions`` and ``reasons`` (JSON strings in the
+        contract) are decoded.
         """
         body: dict[str, Any] = {"dataframe_split": {"columns": list(columns), "data": rows}}
         if params:
@@ -81,6 +82,7 @@ class ModelServers:
             raise ModelRequestRejected(name, response.status_code, response.text[:500])
         predictions = response.json()["predictions"]
         for record in predictions:
-            if isinstance(record.get("contributions"), str):
-                record["contributions"] = json.loads(record["contributions"])
+            for key in ("contributions", "reasons"):
+                if isinstance(record.get(key), str):
+                    record[key] = json.loads(record[key])
         return predictions

@@ -287,6 +287,21 @@ def openapi_document(*, max_top: int) -> dict[str, Any]:
                         "decision": {"type": "string", "enum": ["granted", "refused"]},
                         "threshold": {"type": "number"},
                         "model_version": {"type": "string"},
+                        "points": {"type": "number", "description": "scorecard points"},
+                        "grade": {"type": "string", "description": "risk grade, A best"},
+                        "reasons": {
+                            "type": "array",
+                            "description": "principal reasons; only risk-raising for a refusal",
+                            "items": {
+                                "type": "object",
+                                "required": ["code", "text", "contribution"],
+                                "properties": {
+                                    "code": {"type": "string"},
+                                    "text": {"type": "string"},
+                                    "contribution": {"type": "number"},
+                                },
+                            },
+                        },
                     },
                 },
                 "Position": {

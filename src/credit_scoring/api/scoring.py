@@ -67,6 +67,9 @@ class Scorer:
             "registered_name": record["registered_name"],
             "run_id": prediction.get("model_version"),
         }
+        for key in ("points", "grade", "reasons"):  # models trained with a scorecard
+            if prediction.get(key) is not None:
+                answer[key] = prediction[key]
         if params and params.get("explain"):
             answer["base_value"] = prediction.get("base_value")
             answer["contributions"] = prediction.get("contributions", [])

@@ -43,7 +43,8 @@ checking. The history aggregate columns are ``double`` (the features stage write
 float64): there are 550 of them, and ``AnyType`` is enforced element by element in
 Python (~2 µs a cell) where ``double`` costs one dtype comparison per column.
 
-Output, one row per input row, in input order: :data:`DECISION_OUTPUTS`, plus
+Output, one row per input row, in input order: :data:`DECISION_OUTPUTS`, then
+:data:`SCORECARD_OUTPUTS` (models trained with a scorecard), plus
 :data:`EXPLANATION_OUTPUTS` when the ``explain`` param is true. :func:`decision_frame`
 is the one place that computes them from a probability.
 """
@@ -128,11 +129,38 @@ EXPLANATION_OUTPUTS: tuple[OutputColumn, ...] = (
         required=False,
     ),
 )
+#: Scorecard outputs (credit_scoring.scorecard): points and grade on every answer of a
+#: model trained with a scorecard; reasons unless the ``reasons`` param is false.
+SCORECARD_OUTPUTS: tuple[OutputColumn, ...] = (
+    OutputColumn(
+        "points",
+        "double",
+        "scorecard points: offset + factor * ln((1 - p) / p), anchor and PDO in conf/scorecard",
+        required=False,
+    ),
+    OutputColumn(
+        "grade", "string", "risk grade (A best) from the configured cut-offs", required=False
+    ),
+    OutputColumn(
+        "reasons",
+        "string",
+        'JSON list of up to N {"code", "text", "contribution"}: the principal reasons, '
+        "only risk-raising ones for a refusal",
+        required=False,
+    ),
+)
 #: Names of :data:`DECISION_OUTPUTS`.
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(c.name for c in DECISION_OUTPUTS)
 
-#: Prediction params: SHAP explanations on request, and how many contributions to return.
-PARAMS = ParamSchema([ParamSpec("explain", "boolean", False), ParamSpec("top", "long", 10)])
+#: Prediction params: SHAP explanations on request, and how many contributions to return;
+#: reason codes (on by default for a single call; batch callers may turn them off).
+PARAMS = ParamSchema(
+    [
+        ParamSpec("explain", "boolean", False),
+        ParamSpec("top", "long", 10),
+        ParamSpec("reasons", "boolean", True),
+    ]
+)
 
 
 def input_fields(features: Sequence[str]) -> tuple[str, ...]:
@@ -170,7 +198,7 @@ def model_signature(fields: Sequence[str]) -> ModelSignature:
     if takes_history(fields):
         inputs.append(ColSpec(AnyType(), HISTORY_COLUMN, required=False))
         inputs += [ColSpec("double", f, required=False) for f in HISTORY_FEATURES]
-    columns = DECISION_OUTPUTS + EXPLANATION_OUTPUTS
+    columns = DECISION_OUTPUTS + SCORECARD_OUTPUTS + EXPLANATION_OUTPUTS
     outputs = Schema([ColSpec(c.type, c.name, required=c.required) for c in columns])
     return ModelSignature(inputs=Schema(inputs), outputs=outputs, params=PARAMS)
 

@@ -31,6 +31,8 @@ class CVResult:
     fold_aucs: tuple[float, ...]
     best_iterations: tuple[int, ...]
     seconds: float
+    #: The fold (1..k) each training row was held out in, aligned with ``oof``.
+    folds: np.ndarray | None = None
 
     @property
     def auc_mean(self) -> float:
@@ -79,6 +81,7 @@ def cross_validate(
     """
     start = time.perf_counter()
     oof = np.zeros(len(y), dtype=float)
+    held_out_in = np.zeros(len(y), dtype=int)
     aucs: list[float] = []
     best: list[int] = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -99,7 +102,8 @@ def cross_validate(
             ],
         )
         oof[val_idx] = clf.predict_proba(X[val_idx])[:, 1]
+        held_out_in[val_idx] = k
         aucs.append(float(roc_auc_score(y[val_idx], oof[val_idx])))
         best.append(int(clf.best_iteration_ or clf.n_estimators))
         log.info("fold %d/%d: AUC %.4f, %d trees", k, folds, aucs[-1], best[-1])
-    return CVResult(oof, tuple(aucs), tuple(best), time.perf_counter() - start)
+    return CVResult(oof, tuple(aucs), tuple(best), time.perf_counter() - start, held_out_in)

@@ -13,6 +13,8 @@ Two ways in, one computation:
 * :func:`batch_predictor`: the same model object without MLflow's per-cell schema
   enforcement, for batches (publish, the registry gate, ``credit-scoring score``).
 
+Models trained with a scorecard (``aids``) add ``points`` and ``grade`` to every answer,
+and ``reasons`` unless the param ``reasons`` is false (see :mod:`credit_scoring.scorecard`).
 Params ``explain`` (bool, default false) and ``top`` (int, default 10): with explain,
 ``base_value`` (log-odds) and ``contributions`` (JSON list of {"feature", "value",
 "contribution"} for the ``top`` encoded features with the largest |SHAP|, sorted). SHAP
@@ -48,6 +50,7 @@ import credit_scoring
 from credit_scoring.contracts import model_io
 from credit_scoring.contracts.model_io import ModelInput
 from credit_scoring.errors import SchemaError
+from credit_scoring.scorecard.outputs import DecisionAids
 
 #: Packages the pickled model needs; pinned to the training environment's versions so
 #: MLflow does not have to infer them (which loads the model in a subprocess).
@@ -63,7 +66,8 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
     Wraps the fitted Pipeline(ApplicationEncoder -> LGBMClassifier), the optional
     isotonic calibration map and the business threshold, so that one artifact holds
     everything a decision depends on. ``fields`` are the model's record fields
-    (:func:`credit_scoring.contracts.model_io.input_fields`).
+    (:func:`credit_scoring.contracts.model_io.input_fields`); ``aids`` the scorecard
+    (points, grades, reason codes) its answers carry.
     """
 
     def __init__(
@@ -75,8 +79,10 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
         registered_name: str,
         run_id: str,
         fields: Sequence[str],
+        aids: DecisionAids | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.aids = aids
         self.calibrator = calibrator
         self.threshold = float(threshold)
         self.registered_name = registered_name
@@ -148,18 +154,40 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
         p = self._probability(self.encode(frame))
         return np.column_stack([1.0 - p, p])
 
-    def score(self, frame: pd.DataFrame, *, explain: bool = False, top: int = 10) -> pd.DataFrame:
-        """The contract's output for any caller's ``frame``; bad input raises ``SchemaError``."""
+    def score(
+        self,
+        frame: pd.DataFrame,
+        *,
+        explain: bool = False,
+        top: int = 10,
+        reasons: bool = False,
+    ) -> pd.DataFrame:
+        """The contract's output for any caller's ``frame``; bad input raises ``SchemaError``.
+
+        ``reasons`` adds the reason codes (one SHAP pass, shared with ``explain``); off by
+        default here, where batch callers (publish, the gate) need no explanations.
+        """
         values = self.encode(frame)
+        p = self._probability(values)
         out = model_io.decision_frame(
-            self._probability(values),
+            p,
             threshold=self.threshold,
             model_name=self.registered_name,
             model_version=self.run_id,
             index=frame.index,
         )
+        aids: DecisionAids | None = getattr(self, "aids", None)
+        reasons = reasons and aids is not None
+        contrib = (
+            self.pipeline[-1].predict(values, pred_contrib=True) if explain or reasons else None
+        )
+        if aids is not None:
+            out["points"] = aids.scorecard.rounded_points(p)
+            out["grade"] = aids.scorecard.grade(p)
+            if reasons:
+                out["reasons"] = aids.reasons(contrib[:, :-1], p >= self.threshold)
         if explain:
-            out["base_value"], out["contributions"] = self.explain(values, top=top)
+            out["base_value"], out["contributions"] = self.explain(values, top=top, contrib=contrib)
         return out
 
     def predict(
@@ -176,15 +204,24 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
         params = params or {}
         try:
             return self.score(
-                model_input, explain=bool(params.get("explain")), top=int(params.get("top", 10))
+                model_input,
+                explain=bool(params.get("explain")),
+                top=int(params.get("top", 10)),
+                reasons=bool(params.get("reasons", True)),
             )
         except SchemaError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
 
-    def explain(self, values: np.ndarray, *, top: int) -> tuple[np.ndarray, list[str]]:
-        """Base log-odds and the ``top`` largest |SHAP| contributions per encoded row, as JSON."""
+    def explain(
+        self, values: np.ndarray, *, top: int, contrib: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[str]]:
+        """Base log-odds and the ``top`` largest |SHAP| contributions per encoded row, as JSON.
+
+        ``contrib`` is the booster's ``pred_contrib`` of ``values`` if already computed.
+        """
         encoder, classifier = self.pipeline[0], self.pipeline[-1]
-        contrib = classifier.predict(values, pred_contrib=True)
+        if contrib is None:
+            contrib = classifier.predict(values, pred_contrib=True)
         names = list(encoder.get_feature_names_out())
         shap = contrib[:, :-1]
         order = np.argsort(-np.abs(shap), axis=1, kind="stable")[:, : max(top, 0)]

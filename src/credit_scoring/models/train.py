@@ -46,6 +46,9 @@ from credit_scoring.models.cv import cross_validate, holdout_split
 from credit_scoring.models.evaluation import evaluate
 from credit_scoring.models.pipeline import build_classifier, build_pipeline, resolve_features
 from credit_scoring.models.pyfunc import CreditScoringModel, log_pyfunc
+from credit_scoring.scorecard.outputs import DecisionAids
+from credit_scoring.validation.fairness import FairnessConfig, without_fields
+from credit_scoring.validation.review import review_model
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class TrainResult:
     metrics: dict[str, float]
     output_dir: Path | None = None
     test_ids: list[int] = field(default_factory=list, repr=False)
+    #: The validation and fairness record behind the model card (``review.json``).
+    review: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def configure_tracking(mlflow_cfg: DictConfig) -> None:
@@ -181,10 +186,14 @@ def train_model(
     """
     m, t = cfg.model, cfg.train
     costs = {"fn_cost": float(t.costs.false_negative), "fp_cost": float(t.costs.false_positive)}
-    features = resolve_features(m.feature_set, m.feature_sets_file)
+    features = without_fields(
+        resolve_features(m.feature_set, m.feature_sets_file), t.exclude_fields
+    )
     fields = input_fields(features)
     data_path = Path(cfg.paths.features) / "train.parquet"
-    frame = load_training_frame(data_path, fields)
+    # The protected fields are read even when the model leaves them out: fairness needs them.
+    protected = FairnessConfig.from_mapping(cfg.validation.fairness).columns
+    frame = load_training_frame(data_path, tuple(dict.fromkeys([*fields, *protected])))
     train, test = holdout_split(frame, "TARGET", test_size=t.test_size, seed=t.seed)
     y_train, y_test = train["TARGET"].to_numpy(int), test["TARGET"].to_numpy(int)
     log.info(
@@ -237,6 +246,9 @@ def train_model(
             registered_name=m.registered_name,
             run_id=run.info.run_id,
             fields=fields,
+            aids=DecisionAids.from_config(
+                OmegaConf.to_container(cfg.scorecard, resolve=True), features
+            ),
         )
         start = time.perf_counter()
         p_test = model.predict_proba(test)[:, 1]
@@ -264,6 +276,28 @@ def train_model(
             "n_features": float(len(features)),
             "refit_trees": float(cv.refit_trees),
         }
+        review = review_model(
+            OmegaConf.to_container(cfg.validation, resolve=True),
+            title=m.registered_name,
+            features=features,
+            threshold=model.threshold,
+            test=test,
+            y_test=y_test,
+            p_test=p_test,
+            y_train=y_train,
+            p_train=p_train,
+            oof=cv.oof,
+            folds=cv.folds,
+            constraints=constraints,
+            costs=costs,
+            refit=lambda kept: build_pipeline(
+                kept,
+                build_classifier(lgbm, kept, constraints, seed=t.seed, n_jobs=t.n_jobs).set_params(
+                    n_estimators=cv.refit_trees
+                ),
+            ).fit(train, y_train),
+        )
+        metrics.update(review.metrics)
         oracle = _oracle_auc(Path(cfg.paths.oracle), test["SK_ID_CURR"], y_test)
         if oracle is not None:
             metrics["oracle_auc"] = oracle
@@ -305,6 +339,7 @@ def train_model(
         registered_name=m.registered_name,
         metrics=metrics,
         test_ids=test["SK_ID_CURR"].astype(int).tolist(),
+        review=review.record,
     )
     if export:
         out_dir = Path(cfg.paths.models) / m.name
@@ -368,6 +403,8 @@ def _export(
         mlflow.artifacts.download_artifacts(artifact_uri=result.model_uri, dst_path=str(scratch))
     with atomic_file(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
+    with atomic_file(out_dir / "review.json") as tmp:
+        tmp.write_text(json.dumps(result.review, indent=2, default=str) + "\n")
     with atomic_file(out_dir / "test_ids.csv") as tmp:
         pd.DataFrame({"SK_ID_CURR": result.test_ids}).to_csv(tmp, index=False)
     record = {

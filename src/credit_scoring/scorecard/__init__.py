@@ -1,0 +1,1 @@
+"""Decisions people can question: scorecard points, risk grades and reason codes."""
