@@ -16,7 +16,7 @@ N_CLIENTS ?=
 DATA_OVERRIDES := $(if $(DATA),data=$(DATA),) $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS),)
 PYTEST_ARGS ?=
 
-.PHONY: help install postgresql data pipeline run serve test test-fast lint format bench mlflow-ui clean
+.PHONY: help install data pipeline run serve test test-fast lint format bench mlflow-ui clean
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,18 +35,6 @@ endif
 
 install: $(STAMP) ## Create .venv and install the project with its dev extra (idempotent)
 
-# The tests start a throw-away PostgreSQL server: Debian's package, installed when absent
-# (as root, as in CI; otherwise say what to run).
-PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
-postgresql: ## Install Debian's PostgreSQL server for the tests when absent (needs root)
-	@if [ -z "$(PG_INITDB)" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
-	  else \
-	    echo "PostgreSQL is needed by the tests: run 'sudo make postgresql'"; exit 1; \
-	  fi; \
-	fi
-
 data: $(STAMP) ## Materialize the configured raw data set in data/raw (synthetic by default)
 	$(PY) pipelines/generate.py $(DATA_OVERRIDES)
 	@# Put the data in DVC's cache: data.dvc stays as committed when the bytes match
@@ -62,10 +50,10 @@ run: pipeline ## make pipeline, then serve the models and the API until Ctrl-C
 serve: $(STAMP) ## Start both model servers and the API in the foreground (Ctrl-C stops all)
 	$(PY) pipelines/serve.py
 
-test: $(STAMP) postgresql ## Run the whole test suite
+test: $(STAMP) ## Run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) postgresql ## Run the fast tests only (no DVC, servers or full pipeline)
+test-fast: $(STAMP) ## Run the fast tests only (no DVC, servers or full pipeline)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check and format check

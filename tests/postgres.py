@@ -1,6 +1,6 @@
 """A throw-away PostgreSQL server for the tests: Debian's binaries, a temporary cluster.
 
-``make test`` installs Debian's ``postgresql`` when absent (``make postgresql``). The
+``make test`` installs Debian's ``postgresql`` when absent (``make system-deps``). The
 server runs from a temporary directory on a free loopback port with its unix socket
 in that directory, so it never meets the machine's own clusters. PostgreSQL refuses
 to run as root: as root, initdb and pg_ctl run as the ``postgres`` user the package
@@ -32,7 +32,7 @@ ROLE = "credit"
 def _bin_dir() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        pytest.fail("PostgreSQL is not installed: run `make postgresql` (as root)")
+        pytest.fail("PostgreSQL is not installed: run `make system-deps` (as root)")
     return Path(found[-1]).parent
 
 

@@ -41,6 +41,7 @@ def stack_overrides(
         "serve.client.connect_timeout=0.2",
         "serve.client.read_timeout=5",
         f"serve.supervisor.log_dir={log_dir}",
+        f"serve.supervisor.run_dir={log_dir}",  # the socket and config beside the logs
     ], ports
 
 

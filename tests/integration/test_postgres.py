@@ -1,7 +1,7 @@
 """The clients database on a real PostgreSQL server: publish, read, republish under load.
 
 The server is Debian's PostgreSQL started for this module (``tests.postgres``). The
-fast tests publish the tiny data set of the unit tests; the slow one runs the real
+first tests publish the tiny data set of the unit tests; the last one runs the real
 publish stage of the pipeline clone against PostgreSQL and serves both databases
 through the API under gunicorn, run by supervisord as `make serve` runs it.
 """
@@ -27,6 +27,8 @@ from tests.integration.serving import serve_config, stack_overrides
 from tests.postgres import PostgresServer, postgres_server
 from tests.unit.test_api_app import serve_config as unit_serve_config
 from tests.unit.test_api_publish import SETTINGS, tiny_champions, tiny_clients
+
+pytestmark = pytest.mark.slow  # a server of its own (make system-deps installs PostgreSQL)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +146,6 @@ def test_readers_see_one_whole_generation_while_it_is_republished(pg: PostgresSe
     assert len(seen) > 4 * len(paths)
 
 
-@pytest.mark.slow
 def test_the_publish_stage_writes_postgresql_and_the_served_api_answers_as_on_sqlite(
     pipeline_repo, pg: PostgresServer, tmp_path: Path
 ) -> None:

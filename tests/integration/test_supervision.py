@@ -3,8 +3,8 @@
 Two layers, both on the real supervisord that ``make serve`` runs, with the config
 generated from ``conf/serve``:
 
-- a toy stack of two stdlib HTTP servers (seconds): the mechanics of restart,
-  stop and SIGKILL of the supervisor, on any machine;
+- a toy stack of two stdlib HTTP servers (seconds, no pipeline): the mechanics of
+  restart, stop and SIGKILL of the supervisor;
 - the real stack on the pipeline's champions (``pipeline_repo``, slow): kill -9 a
   model server's whole process group, an API worker, the whole API, then the
   supervisor itself, and watch statuses come back without intervention.
@@ -48,6 +48,7 @@ def toy(tmp_path: Path) -> Iterator[tuple[ServingStack, dict[str, int]]]:
         [
             f"serve.api.port={free_port()}",  # only names the run directory here
             f"serve.supervisor.log_dir={tmp_path}",
+            f"serve.supervisor.run_dir={tmp_path}",
             "serve.supervisor.start_seconds=1",
             "serve.stop_timeout=5",
             "serve.startup_timeout=30",
@@ -70,6 +71,7 @@ def toy(tmp_path: Path) -> Iterator[tuple[ServingStack, dict[str, int]]]:
         stack.stop()
 
 
+@pytest.mark.slow
 def test_a_killed_program_restarts_while_the_other_serves(toy) -> None:
     stack, ports = toy
     before = stack.processes["one"].pid
@@ -81,6 +83,7 @@ def test_a_killed_program_restarts_while_the_other_serves(toy) -> None:
     assert stack.processes["two"].state == "RUNNING"
 
 
+@pytest.mark.slow
 def test_a_stop_ends_every_program_and_frees_every_port(toy) -> None:
     stack, ports = toy
     groups = [p.pid for p in stack.processes.values()]
@@ -90,6 +93,7 @@ def test_a_stop_ends_every_program_and_frees_every_port(toy) -> None:
     assert not any(pids_in_group(g) for g in groups)
 
 
+@pytest.mark.slow
 def test_no_program_outlives_a_sigkilled_supervisor(toy) -> None:
     stack, ports = toy
     groups = [p.pid for p in stack.processes.values()]
