@@ -165,8 +165,11 @@ def test_a_crashed_model_server_gives_503_while_lookups_answer_then_recovers(rea
     assert status(f"{api}/legacy/predict/ID?client_ID={client_id}") == 200
     both = requests.get(f"{api}/compare/models?client_id={client_id}", timeout=10)
     assert both.status_code == 200
-    assert both.json()["models"]["light"]["live"] is False
-    assert both.json()["models"]["full"]["live"] is True
+    models = both.json()["models"]
+    assert models["light"]["live"] is False and models["full"]["live"] is True
+    stored = requests.get(f"{api}/clients/{client_id}", timeout=10).json()["scores"]["light"]
+    assert models["light"]["score"] == stored["score"]  # the precomputed stand-in
+    assert any("'light'" in warning for warning in both.json()["warnings"])
 
     eventually(
         lambda: status(f"{api}/score", "POST", json=applicant) == 200,

@@ -339,7 +339,10 @@ class ClientsDatabase:
         with self._connect() as (conn, gen):
             table = gen.tables["clients"]
             column = table.c[field_name]
+            # In client order on any database (SQL promises no order without ORDER BY).
             rows = conn.execute(
-                select(column).where(table.c.TARGET == 0, column.is_not(None))
+                select(column)
+                .where(table.c.TARGET == 0, column.is_not(None))
+                .order_by(table.c.SK_ID_CURR)
             ).scalars()
             return [float(v) for v in rows]
