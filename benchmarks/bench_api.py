@@ -92,19 +92,19 @@ def main(argv: list[str] | None = None) -> None:
 
     from credit_scoring.registry import resolve_tracking_uri
 
+    # Ports as overrides: the supervised programs' command lines interpolate them.
+    ports = {name: free_port() for name in ("full", "light")}
+    api_port = free_port()
+    placed = [f"serve.model_servers.{name}.port={port}" for name, port in ports.items()]
+    placed.append(f"serve.api.port={api_port}")
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        cfg = compose(config_name="config", overrides=args.overrides)
+        cfg = compose(config_name="config", overrides=[*placed, *args.overrides])
     config = OmegaConf.to_container(cfg.serve, resolve=True)
     database = REPO_ROOT / "data" / "serving" / "clients.db"
     if not database.is_file():
         raise SystemExit(f"{database} not found: run `make pipeline` first")
     tracking_uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
-    ports = {name: free_port() for name in ("full", "light")}
-    for name, port in ports.items():
-        config["model_servers"][name]["port"] = port
-    api_port = free_port()
-    config["api"]["port"] = api_port
 
     models = {n: mlflow.pyfunc.load_model(f"models:/credit-scoring-{n}@champion") for n in ports}
     example = json.loads((REPO_ROOT / "models/full/model/serving_input_example.json").read_text())

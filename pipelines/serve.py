@@ -1,21 +1,20 @@
-"""``make serve``: both model servers and the API in the foreground; Ctrl-C stops all.
+"""``make serve``: both model servers and the API under supervisord in the foreground.
 
     python pipelines/serve.py
     python pipelines/serve.py serve.api.port=8080 serve.model_servers.full.workers=2
+    python pipelines/serve.py serve.program=light      # one program alone (a Procfile line)
 
-Starts ``mlflow models serve`` for the full (port 5001) and light (5002)
-champions with MLFLOW_TRACKING_URI set, waits for their /ping, then the API
-under gunicorn (port 8000). Everything comes from conf/serve/default.yaml.
+Writes supervisord.conf for ``serve.programs`` (conf/serve/default.yaml) into
+``serve.supervisor.run_dir`` and becomes supervisord: a crashed program is
+restarted while the others keep serving; Ctrl-C (or SIGTERM) stops them all.
 """
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from credit_scoring.api.launcher import serve_forever
+from credit_scoring.api.launcher import exec_program, serve_forever
 from credit_scoring.logs import setup_logging
 from credit_scoring.registry import resolve_tracking_uri
 
@@ -24,7 +23,10 @@ from credit_scoring.registry import resolve_tracking_uri
 def main(cfg: DictConfig) -> None:
     setup_logging()
     config = OmegaConf.to_container(cfg.serve, resolve=True)
-    sys.exit(serve_forever(config, resolve_tracking_uri(cfg.mlflow.tracking_uri)))
+    tracking_uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
+    if cfg.serve.program:
+        exec_program(config, tracking_uri, str(cfg.serve.program))
+    serve_forever(config, tracking_uri)
 
 
 if __name__ == "__main__":

@@ -350,7 +350,9 @@ def _load(
             # The swap: short, one transaction. Old generations of the inputs tables
             # may have another column count, so they are dropped by name.
             quote = engine.dialect.identifier_preparer.quote
-            for logical, table in live.items():
+            # `meta` first: every reader's transaction starts on it (credit_scoring.api.db),
+            # so the swap waits for readers of the old generation, holding nothing they need.
+            for logical, table in sorted(live.items(), key=lambda item: item[0] != "meta"):
                 conn.execute(text(f"DROP TABLE IF EXISTS {quote(table.name)}"))
                 new = staged[logical].name
                 conn.execute(text(f"ALTER TABLE {quote(new)} RENAME TO {quote(table.name)}"))

@@ -1,16 +1,15 @@
 """End to end serving: registered champions, real model servers, the API under gunicorn.
 
 The models and the clients database come from the real pipeline run on a fresh
-clone (``pipeline_repo``: features, train, register, publish). The real launcher
-starts both `mlflow models serve` processes and the API on free loopback ports;
-the tests exercise every route, concurrency, a bounded schemathesis run, and
-the 503 path. Torn down at the end.
+clone (``pipeline_repo``: features, train, register, publish). supervisord, as
+`make serve` configures it, runs both `mlflow models serve` processes and the API
+on free loopback ports; the tests exercise every route, concurrency and a bounded
+schemathesis run (faults and restarts: ``test_supervision``). Torn down at the end.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,15 +17,17 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port
 from tests.integration.conftest import PipelineRepo
-from tests.unit.test_api_app import VALID, serve_config
+from tests.integration.serving import serve_config, stack_overrides
+from tests.unit.test_api_app import VALID
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
+def stack(
+    pipeline_repo: PipelineRepo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """The stack serving the clone's registered champions and published database."""
     from credit_scoring.api.launcher import ServingStack
     from credit_scoring.publish import read_clients
@@ -34,20 +35,12 @@ def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
     root = pipeline_repo.root
     features = root / "data/features"
     clients = read_clients(features / "train.parquet", features / "test.parquet")
-    database_url = f"sqlite:///{root / 'data/serving/clients.db'}"
-    ports = {"full": free_port(), "light": free_port()}
-    config = serve_config(database_url, ports)
-    config["model_servers"]["light"]["workers"] = 2  # as `make serve`: the multi-worker server
-    api_port = free_port()
-    config["api"].update(
-        host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
-    )
-    config.update(startup_timeout=120, stop_timeout=10)
-    running = ServingStack(config, pipeline_repo.tracking_uri)
+    overrides, ports = stack_overrides(root, tmp_path_factory.mktemp("serving-logs"))
+    running = ServingStack(serve_config(overrides), pipeline_repo.tracking_uri)
     running.start()
     try:
         yield {
-            "url": f"http://127.0.0.1:{api_port}",
+            "url": f"http://127.0.0.1:{ports['api']}",
             "clients": clients,
             "stack": running,
             "ports": ports,
@@ -255,33 +248,3 @@ def test_schemathesis_finds_no_server_error(stack) -> None:
         run()
         checked += 1
     assert checked >= 25
-
-
-def test_zz_a_stopped_model_server_gives_503_and_the_rest_keeps_working(stack) -> None:
-    # Named zz so it runs last in this module: it stops the light server for good.
-    import os
-    import signal
-
-    process = stack["stack"].processes.pop("light")
-    os.killpg(process.pid, signal.SIGKILL)  # a crash: the whole group, uvicorn included
-    process.wait(timeout=30)
-    ping = f"http://127.0.0.1:{stack['ports']['light']}/ping"
-    with pytest.raises(requests.ConnectionError):
-        for _ in range(50):
-            requests.get(ping, timeout=1)
-            time.sleep(0.2)
-    client_id = int(stack["clients"]["SK_ID_CURR"].iloc[0])
-    error = _get(stack, f"/clients/{client_id}/score?model=light", status=503)["error"]
-    assert error["server"] == "light"
-    health = _get(stack, "/health", status=503)
-    assert health["checks"]["model_server_light"]["ok"] is False
-    assert health["checks"]["model_server_full"]["ok"] is True
-    assert _get(stack, f"/clients/{client_id}")["client_id"] == client_id
-    assert _get(stack, "/compare/position?income=100000")["peers"] >= 0
-    assert _get(stack, "/compare/distribution?feature=AMT_CREDIT&bins=50")["counts"]
-    assert _get(stack, f"/clients/{client_id}/score?model=full")["model"] == "full"
-    both = _get(stack, f"/compare/models?client_id={client_id}")
-    assert both["models"]["full"]["live"] is True and both["models"]["light"]["live"] is False
-    stored = _get(stack, f"/clients/{client_id}")["scores"]["light"]
-    assert both["models"]["light"]["score"] == stored["score"]
-    assert len(both["warnings"]) == 1 and "'light'" in both["warnings"][0]

@@ -85,10 +85,11 @@ def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["MAX_TOP"] = settings.max_top
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["credit_scoring"] = Scorer(
-        ClientsDatabase(settings.database_url, recheck_seconds=settings.db_recheck_seconds),
-        ModelServers(settings),
-    )
+    database = ClientsDatabase(settings.database_url, recheck_seconds=settings.db_recheck_seconds)
+    app.extensions["credit_scoring"] = Scorer(database, ModelServers(settings))
+    # One generation of the clients database per request, even across a republish.
+    app.before_request(database.begin_request)
+    app.teardown_request(database.end_request)
     app.register_blueprint(routes.bp)
     app.register_blueprint(legacy.bp)
     document = openapi_document(max_top=settings.max_top)

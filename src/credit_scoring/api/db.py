@@ -7,6 +7,14 @@ again and drops in-process caches (the population index). For a SQLite file the
 engine opens a fresh connection per request (``NullPool``): publishing replaces
 the file, and a pooled connection would keep reading the old one.
 
+A request reads one generation: ``begin_request``/``end_request`` (Flask hooks)
+pin the connection the request's first query opens until the request ends, so
+two lookups of one answer (a client's income, then the population it is ranked
+in) cannot straddle a republish. On PostgreSQL that connection's transaction
+starts by reading ``meta`` and keeps its lock, and the publisher's swap takes
+``meta`` first: the swap waits for the requests reading the old generation, and
+requests arriving during the swap wait for it, then read the new one whole.
+
 What never changes within a generation (the ``models`` and ``model_inputs`` rows,
 the population index) is kept in memory. With ``recheck_seconds > 0`` the
 generation is trusted for that long, so a scoring request that needs only those
@@ -19,7 +27,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from credit_scoring.api.tables import MODEL_NAMES, input_column_name
+from credit_scoring.api.tables import MODEL_NAMES, define_tables, input_column_name
 from credit_scoring.errors import CreditScoringError
 
 #: Peers of an income are clients who repaid with an income strictly inside this band.
@@ -48,6 +57,12 @@ PEER_BAND: tuple[float, float] = (0.95, 1.05)
 
 #: Just enough of ``meta`` to read the generation id without reflecting anything.
 _META = Table("meta", MetaData(), Column("key", String), Column("value", Text))
+
+
+#: The live tables' names (staging tables of a publish in progress are never reflected).
+LIVE_TABLES = frozenset(
+    define_tables(MetaData(), client_fields=(), input_kinds={m: [] for m in MODEL_NAMES})
+)
 
 
 class DatabaseUnavailable(CreditScoringError):
@@ -126,6 +141,14 @@ class PopulationIndex:
 
 
 @dataclass
+class _Pinned:
+    """The connection (and its generation) one request reads through, once opened."""
+
+    conn: Connection | None = None
+    generation: _Generation | None = None
+
+
+@dataclass
 class _Generation:
     """The tables and caches of one published generation."""
 
@@ -155,15 +178,41 @@ class ClientsDatabase:
                 poolclass=NullPool,
             )
         else:
-            self._engine = create_engine(parsed, pool_pre_ping=True)
+            connect_args = {}
+            if parsed.get_driver_name() == "psycopg":
+                # No server-side prepared statements: a republish may change a column's type
+                # under the same name, which a prepared plan would refuse to follow.
+                connect_args["prepare_threshold"] = None
+            self._engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         self._generation: _Generation | None = None
         self._lock = threading.Lock()
+        self._pinned: ContextVar[_Pinned | None] = ContextVar(f"pinned_{id(self)}", default=None)
+
+    def begin_request(self) -> None:
+        """From now until ``end_request``, every query of this thread reads one generation."""
+        self._pinned.set(_Pinned())
+
+    def end_request(self, _exc: BaseException | None = None) -> None:
+        """Close the request's connection (ending its read transaction)."""
+        pinned = self._pinned.get()
+        self._pinned.set(None)
+        if pinned is not None and pinned.conn is not None:
+            with suppress(SQLAlchemyError):  # a broken connection: the pool discards it
+                pinned.conn.close()
 
     @contextmanager
     def _connect(self) -> Iterator[tuple[Connection, _Generation]]:
+        pinned = self._pinned.get()
         try:
-            with self._engine.connect() as conn:
-                yield conn, self._current(conn)
+            if pinned is None:
+                with self._engine.connect() as conn:
+                    yield conn, self._current(conn)
+                return
+            if pinned.conn is None:
+                pinned.conn = self._engine.connect()
+                pinned.generation = self._current(pinned.conn)
+            assert pinned.generation is not None
+            yield pinned.conn, pinned.generation
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(f"clients database unreadable: {type(exc).__name__}") from exc
 
@@ -174,7 +223,7 @@ class ClientsDatabase:
         with self._lock:
             if self._generation is None or self._generation.publish_id != publish_id:
                 md = MetaData()
-                md.reflect(conn)
+                md.reflect(conn, only=lambda name, _: name in LIVE_TABLES)
                 inputs_table = md.tables["model_inputs"]
                 inputs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODEL_NAMES}
                 for row in conn.execute(
@@ -190,6 +239,9 @@ class ClientsDatabase:
 
     def _trusted(self) -> _Generation:
         """The current generation, read again only when older than ``recheck_seconds``."""
+        pinned = self._pinned.get()
+        if pinned is not None and pinned.generation is not None:
+            return pinned.generation  # what this request already reads
         gen = self._generation
         if gen is not None and time.monotonic() - gen.checked_at < self._recheck_seconds:
             return gen
@@ -287,7 +339,10 @@ class ClientsDatabase:
         with self._connect() as (conn, gen):
             table = gen.tables["clients"]
             column = table.c[field_name]
+            # In client order on any database (SQL promises no order without ORDER BY).
             rows = conn.execute(
-                select(column).where(table.c.TARGET == 0, column.is_not(None))
+                select(column)
+                .where(table.c.TARGET == 0, column.is_not(None))
+                .order_by(table.c.SK_ID_CURR)
             ).scalars()
             return [float(v) for v in rows]
