@@ -17,11 +17,19 @@ from typing import Any
 import pytest
 import requests
 
+from credit_scoring.api.auth import digest
 from tests.integration.conftest import PipelineRepo
 from tests.integration.serving import serve_config, stack_overrides
 from tests.unit.test_api_app import VALID
 
 pytestmark = pytest.mark.slow
+
+#: One key with both scopes: the stack runs with access control on, as in production.
+API_KEY = "integration-key-0123456789abcdef"
+HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+#: Every call to the API below goes through this session (it carries the key).
+api = requests.Session()
+api.headers.update(HEADERS)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +44,11 @@ def stack(
     features = root / "data/features"
     clients = read_clients(features / "train.parquet", features / "test.parquet")
     overrides, ports = stack_overrides(root, tmp_path_factory.mktemp("serving-logs"))
+    overrides += [
+        f"+serve.api.auth.keys.tests.sha256={digest(API_KEY).hex()}",
+        "+serve.api.auth.keys.tests.scopes=[read,score]",
+        "serve.api.validate_responses=true",
+    ]
     running = ServingStack(serve_config(overrides), pipeline_repo.tracking_uri)
     running.start()
     try:
@@ -51,7 +64,7 @@ def stack(
 
 
 def _get(stack: dict[str, Any], path: str, status: int = 200) -> Any:
-    response = requests.get(stack["url"] + path, timeout=30)
+    response = api.get(stack["url"] + path, timeout=30)
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     return response.json()
@@ -151,12 +164,12 @@ def test_model_servers_take_read_csv_rows_and_integer_json(stack) -> None:
 
 
 def test_new_applicant_scores_and_out_of_range_income_warns(stack) -> None:
-    response = requests.post(stack["url"] + "/score", json=VALID, timeout=30)
+    response = api.post(stack["url"] + "/score", json=VALID, timeout=30)
     assert response.status_code == 200, response.text
     assert set(response.json()["scores"]) == {"light"}
     _check_scorecard(response.json()["scores"]["light"])
     rich = {**VALID, "AMT_INCOME_TOTAL": 1e9, "models": ["light", "full"], "age_years": 40}
-    body = requests.post(stack["url"] + "/score", json=rich, timeout=30).json()
+    body = api.post(stack["url"] + "/score", json=rich, timeout=30).json()
     assert set(body["scores"]) == {"light", "full"} and body["warnings"]
     assert body["applicant"]["DAYS_BIRTH"] == -14610
 
@@ -164,11 +177,15 @@ def test_new_applicant_scores_and_out_of_range_income_warns(stack) -> None:
 def test_legacy_scores_agree_with_the_new_route(stack) -> None:
     query = "amt_income=150000&amt_goods_price=450000&amt_credit=500000&amt_annuity=25000"
     legacy = _get(stack, f"/legacy/predict/mandatory?{query}")
-    new = requests.post(stack["url"] + "/score", json=VALID, timeout=30).json()
+    new = api.post(stack["url"] + "/score", json=VALID, timeout=30).json()
     assert legacy == new["scores"]["light"]["score"]
     optional = query + "&gender=Madame&age=35&cnt_children=1&time_employment=3&own_car=Oui"
     assert 0 <= _get(stack, f"/legacy/predict/optional?{optional}&own_realty=Non") <= 100
     _get(stack, "/legacy/predict/optional?" + query, status=400)
+    # The prototype's front end cannot send headers: on /legacy the key may be a parameter.
+    keyed = requests.get(f"{stack['url']}/legacy/predict/mandatory?{query}&api_key={API_KEY}")
+    assert keyed.status_code == 200 and keyed.json() == legacy
+    assert requests.get(f"{stack['url']}/legacy/predict/mandatory?{query}").status_code == 401
 
 
 def test_comparison_and_legacy_routes_on_the_published_data(stack) -> None:
@@ -203,7 +220,7 @@ def test_comparison_and_legacy_routes_on_the_published_data(stack) -> None:
     column = _get(stack, "/legacy/compare/distribution_income")
     assert len(column) == (clients["TARGET"] == 0).sum()
 
-    docs = requests.get(stack["url"] + "/docs", timeout=30)
+    docs = requests.get(stack["url"] + "/docs", timeout=30)  # public: no key
     assert docs.status_code == 200 and "/compare/distribution" in docs.text
 
 
@@ -212,6 +229,7 @@ def test_twenty_concurrent_clients(stack) -> None:
 
     def call(client_id: int) -> int:
         with requests.Session() as session:
+            session.headers.update(HEADERS)
             for model in ("light", "full"):
                 url = f"{stack['url']}/clients/{client_id}/score?model={model}"
                 assert session.get(url, timeout=30).status_code == 200
@@ -227,7 +245,7 @@ def test_schemathesis_finds_no_server_error(stack) -> None:
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
-    schema = schemathesis.openapi.from_url(stack["url"] + "/openapi.json")
+    schema = schemathesis.openapi.from_url(stack["url"] + "/openapi.json")  # public
     checked = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -242,6 +260,7 @@ def test_schemathesis_finds_no_server_error(stack) -> None:
         def run(case: Any) -> None:
             case.call_and_validate(
                 base_url=stack["url"],
+                headers=HEADERS,
                 checks=[not_a_server_error, status_code_conformance, content_type_conformance],
             )
 

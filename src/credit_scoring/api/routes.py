@@ -1,37 +1,102 @@
 """The API's routes: clients, scores, explanations, comparisons, health and models.
 
-Handlers stay thin: parse (``validation``), query (``db``) or score (``scoring``),
+Handlers stay thin: their arguments are the validated request models of
+``credit_scoring.contracts.api`` (flask-openapi3 parses path, query and body
+into them and documents them), they query (``db``) or score (``scoring``) and
 answer JSON. Errors are raised as ``ApiError``/``ModelServerUnavailable`` and
-turned into JSON by the handlers registered in ``app``.
+turned into JSON by the handlers registered in ``app``. Each route declares the
+scope its caller's key needs (``auth.requires``) and the answers it gives.
+
+Every score a live-scoring route hands out (POST /score, /clients/{id}/score,
+the legacy predictions) passes once through ``handed_out``, which calls the
+hooks listed in ``app.extensions[ON_SCORE]``: the one place for a prediction log.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
-from flask.typing import ResponseReturnValue
+from flask import current_app
+from flask_openapi3 import APIBlueprint
+from pydantic import BaseModel
 
+from credit_scoring.api.auth import Scope, requires, security
 from credit_scoring.api.db import ClientsDatabase, DatabaseUnavailable
 from credit_scoring.api.scoring import Scorer, precomputed
 from credit_scoring.api.tables import MODEL_NAMES, PREDICTION_FIELDS
-from credit_scoring.api.validation import (
+from credit_scoring.api.validation import ApiError, bad
+from credit_scoring.contracts.api import (
     DAYS_PER_YEAR,
-    ApiError,
-    bad,
-    parse_applicant,
-    parse_client_id,
-    parse_int,
-    parse_model,
-    parse_models,
-    parse_number,
-    parse_population,
-    query_value,
+    Applicant,
+    ApplicantScores,
+    ClientExplanation,
+    ClientPath,
+    ClientPosition,
+    ClientRecord,
+    ClientScore,
+    CompareModelsQuery,
+    Distribution,
+    DistributionQuery,
+    ErrorAnswer,
+    Health,
+    IncomeQuery,
+    ModelComparison,
+    ModelQuery,
+    Models,
+    Position,
+    ScoreQuery,
+    explain_query,
 )
 from credit_scoring.data.schema import DAYS_SENTINEL
 from credit_scoring.errors import ModelServerUnavailable
 
-bp = Blueprint("api", __name__)
+#: What each error status means, for the document.
+_ERROR_STATUSES = (400, 401, 403, 404, 413, 415, 422, 429, 502, 503)
+
+
+def answers(ok: type[BaseModel] | None, *errors: int, scope: Scope = "read") -> dict[int, Any]:
+    """The ``responses`` of a route: its 200 model and the error statuses it can give.
+
+    Every route can refuse a parameter (400) and be rate limited (429); a route that
+    needs a key can answer 401/403.
+    """
+    codes = {400, 429, *errors} | (set() if scope == "public" else {401, 403})
+    table: dict[int, Any] = {200: ok} if ok is not None else {}
+    table.update({code: ErrorAnswer for code in sorted(codes)})
+    return table
+
+
+def route(
+    bp: APIBlueprint,
+    method: str,
+    rule: str,
+    scope: Scope,
+    responses: dict[int, Any],
+    **options: Any,
+) -> Any:
+    """Register a view on ``bp``: the scope it needs, documented and enforced."""
+
+    def register(func: Any) -> Any:
+        decorator = getattr(bp, method)(
+            rule, responses=responses, security=security(scope), **options
+        )
+        return decorator(requires(scope)(func))
+
+    return register
+
+
+#: ``app.extensions`` key of the callables run after each live score:
+#: ``hook(route, fields, answer)``, ``fields`` the model inputs, ``answer`` the score.
+ON_SCORE = "credit_scoring.on_score"
+ScoreHook = Callable[[str, Mapping[str, Any], Mapping[str, Any]], None]
+
+
+def handed_out(route: str, fields: Mapping[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` after every ``ON_SCORE`` hook has seen it (``route`` names the route)."""
+    for hook in current_app.extensions.get(ON_SCORE, ()):
+        hook(route, fields, answer)
+    return answer
 
 
 def scorer() -> Scorer:
@@ -44,17 +109,15 @@ def database() -> ClientsDatabase:
     return scorer().db
 
 
-def known_client(raw_id: str) -> dict[str, Any]:
-    """The stored client for a path/query id: 400 if not an integer, 404 if unknown."""
-    client_id = parse_client_id(raw_id)
+def known_client(client_id: int, field: str = "client_id") -> dict[str, Any]:
+    """The stored client for an id: 404 naming ``field`` if unknown."""
     client = database().client(client_id)
     if client is None:
-        raise ApiError(404, "client_id", "unknown_client", f"no client {client_id}")
+        raise ApiError(404, field, "unknown_client", f"no client {client_id}")
     return client
 
 
-@bp.get("/health")
-def health() -> ResponseReturnValue:
+def health() -> Any:
     """Database and both model servers reachable; the published model versions."""
     checks: dict[str, Any] = {}
     ok = True
@@ -73,23 +136,18 @@ def health() -> ResponseReturnValue:
             checks[f"model_server_{name}"] = {"ok": False, "detail": exc.detail}
             ok = False
     body = {"status": "ok" if ok else "unavailable", "checks": checks, "model_versions": versions}
-    return jsonify(body), 200 if ok else 503
+    return body, 200 if ok else 503
 
 
 _MODEL_KEYS = ("registered_name", "version", "run_id", "test_auc", "threshold", "trained_at")
 
 
-@bp.get("/models")
-def models() -> ResponseReturnValue:
+def models() -> Any:
     """The champions' registry version, test AUC, threshold and training date."""
     records = database().models()
-    return jsonify(
-        {
-            name: {k: records[name][k] for k in _MODEL_KEYS}
-            for name in MODEL_NAMES
-            if name in records
-        }
-    )
+    return {
+        name: {k: records[name][k] for k in _MODEL_KEYS} for name in MODEL_NAMES if name in records
+    }
 
 
 def _years(days: float | None, *, sentinel: bool = False) -> float | None:
@@ -98,41 +156,43 @@ def _years(days: float | None, *, sentinel: bool = False) -> float | None:
     return round(-float(days) / DAYS_PER_YEAR, 1)
 
 
-@bp.get("/clients/<client_id>")
-def client(client_id: str) -> ResponseReturnValue:
+def client(path: ClientPath) -> Any:
     """The client's main fields and the champions' precomputed scores."""
-    row = known_client(client_id)
+    row = known_client(path.client_id)
     hidden = {f"{m}_{f}" for m in MODEL_NAMES for f in PREDICTION_FIELDS}
     hidden |= {"SK_ID_CURR", "split", "TARGET"}
-    fields = {k: v for k, v in row.items() if k not in hidden}
-    return jsonify(
-        {
-            "client_id": row["SK_ID_CURR"],
-            "split": row["split"],
-            "TARGET": row["TARGET"],
-            "fields": fields,
-            "age_years": _years(row.get("DAYS_BIRTH")),
-            "years_employed": _years(row.get("DAYS_EMPLOYED"), sentinel=True),
-            "scores": {m: precomputed(row, m) for m in MODEL_NAMES},
-        }
-    )
+    return {
+        "client_id": row["SK_ID_CURR"],
+        "split": row["split"],
+        "TARGET": row["TARGET"],
+        "fields": {k: v for k, v in row.items() if k not in hidden},
+        "age_years": _years(row.get("DAYS_BIRTH")),
+        "years_employed": _years(row.get("DAYS_EMPLOYED"), sentinel=True),
+        "scores": {m: precomputed(row, m) for m in MODEL_NAMES},
+    }
 
 
-@bp.get("/clients/<client_id>/score")
-def client_score(client_id: str) -> ResponseReturnValue:
+def client_score(path: ClientPath, query: ModelQuery) -> Any:
     """The client's score computed live by the model server, with the precomputed one."""
-    model = parse_model(request.args.get("model"))
-    return jsonify(scorer().score_client(model, known_client(client_id)))
+    row = known_client(path.client_id)
+    return handed_out("/clients/{client_id}/score", row, scorer().score_client(query.model, row))
 
 
-@bp.get("/clients/<client_id>/explain")
-def client_explain(client_id: str) -> ResponseReturnValue:
-    """Signed SHAP contributions of the features that moved this client's score most."""
-    model = parse_model(request.args.get("model"))
-    top = parse_int("top", request.args.get("top"), 10, 1, current_app.config["MAX_TOP"])
-    answer = scorer().score_client(model, known_client(client_id), {"explain": True, "top": top})
-    answer["top"] = top
-    return jsonify(answer)
+def _explain_view(max_top: int) -> Any:
+    """``/clients/{id}/explain`` with ``top`` bounded by the configured ``max_top``."""
+    explain = explain_query(max_top)
+
+    def client_explain(path: ClientPath, query: BaseModel) -> Any:
+        """Signed SHAP contributions of the features that moved this client's score most."""
+        top = query.top  # type: ignore[attr-defined]
+        params = {"explain": True, "top": top}
+        answer = scorer().score_client(query.model, known_client(path.client_id), params)  # type: ignore[attr-defined]
+        answer["top"] = top
+        return answer
+
+    # flask-openapi3 reads the request models from the annotations: this app's bound.
+    client_explain.__annotations__ = {"path": ClientPath, "query": explain}
+    return client_explain
 
 
 def _income_warnings(income: float) -> list[str]:
@@ -146,87 +206,106 @@ def _income_warnings(income: float) -> list[str]:
     return [f"AMT_INCOME_TOTAL {income:g} is {side} client income ({bound:g}): extrapolated"]
 
 
-@bp.post("/score")
-def score() -> ResponseReturnValue:
+def score(query: ScoreQuery, body: Applicant) -> Any:
     """Score a new applicant with the light model (and the full one on request)."""
-    if not request.is_json:
-        raise ApiError(
-            415, "body", "not_json", "body: send a JSON object (Content-Type: application/json)"
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise bad("body", "invalid_json", "is not valid JSON")
-    fields = parse_applicant(body)
-    models_wanted = parse_models(body, request.args.get("model"))
+    fields = body.model_fields_for_scoring()
+    models_wanted = [query.model] if query.model else body.models or ["light"]
     try:
         warnings = _income_warnings(fields["AMT_INCOME_TOTAL"])
     except DatabaseUnavailable:
         warnings = ["the clients database is unavailable: income range not checked"]
-    scores = {m: scorer().score_fields(m, fields) for m in models_wanted}
-    return jsonify({"applicant": fields, "scores": scores, "warnings": warnings})
+    scores = {
+        m: handed_out("/score", fields, scorer().score_fields(m, fields)) for m in models_wanted
+    }
+    return {"applicant": fields, "scores": scores, "warnings": warnings}
 
 
-@bp.get("/compare/distribution")
-def distribution() -> ResponseReturnValue:
+def distribution(query: DistributionQuery) -> Any:
     """A precomputed histogram of one feature over all clients or those who repaid."""
-    feature = query_value(request.args, "feature")
-    population = parse_population(request.args.get("population"))
     catalog = database().distribution_catalog()
-    if feature not in catalog:
+    if query.feature not in catalog:
         raise bad("feature", "unknown_category", f"must be one of {sorted(catalog)}")
-    bins = parse_int("bins", request.args.get("bins"), catalog[feature][0], 1, 10_000)
-    if bins not in catalog[feature]:
-        raise bad("bins", "unknown_category", f"must be one of {catalog[feature]}")
-    row = database().distribution(feature, population, bins)
+    bins = query.bins if query.bins is not None else catalog[query.feature][0]
+    if bins not in catalog[query.feature]:
+        raise bad("bins", "unknown_category", f"must be one of {catalog[query.feature]}")
+    row = database().distribution(query.feature, query.population, bins)
     if row is None:
         raise ApiError(
-            404, "population", "no_statistics", f"no {population} histogram of {feature}"
+            404,
+            "population",
+            "no_statistics",
+            f"no {query.population} histogram of {query.feature}",
         )
-    return jsonify(row)
+    return row
 
 
 def _position(income: float) -> dict[str, Any]:
     return database().population().position(income)
 
 
-@bp.get("/compare/position")
-def position() -> ResponseReturnValue:
+def position(query: IncomeQuery) -> Any:
     """Income percentile, and the mean credit and annuity of repaid peers (±5% income)."""
-    income = parse_number("income", query_value(request.args, "income"), positive=True)
-    return jsonify(_position(income))
+    return _position(query.income)
 
 
-@bp.get("/clients/<client_id>/position")
-def client_position(client_id: str) -> ResponseReturnValue:
+def client_position(path: ClientPath) -> Any:
     """The same comparison for a stored client's income."""
-    row = known_client(client_id)
+    row = known_client(path.client_id)
     if row.get("AMT_INCOME_TOTAL") is None:
         raise ApiError(422, "AMT_INCOME_TOTAL", "missing", "the client has no recorded income")
-    return jsonify({"client_id": row["SK_ID_CURR"], **_position(float(row["AMT_INCOME_TOTAL"]))})
+    return {"client_id": row["SK_ID_CURR"], **_position(float(row["AMT_INCOME_TOTAL"]))}
 
 
-@bp.get("/compare/models")
-def compare_models() -> ResponseReturnValue:
+def compare_models(query: CompareModelsQuery) -> Any:
     """Full and light scores of one client, side by side.
 
     A comparison page must not go blank because one model server is down: its model's
     precomputed answer stands in, marked ``"live": false``, and ``warnings`` names the
     server. Live answers are marked ``"live": true``.
     """
-    row = known_client(query_value(request.args, "client_id"))
-    answers: dict[str, dict[str, Any]] = {}
+    row = known_client(query.client_id)
+    found: dict[str, dict[str, Any]] = {}
     warnings = []
     for model in MODEL_NAMES:
         try:
-            answers[model] = {**scorer().score_client(model, row), "live": True}
+            found[model] = {**scorer().score_client(model, row), "live": True}
         except ModelServerUnavailable as exc:
             warnings.append(f"{exc}; the precomputed {model} score is shown")
-            answers[model] = {"model": model, **precomputed(row, model), "live": False}
-    return jsonify(
-        {
-            "client_id": row["SK_ID_CURR"],
-            "models": answers,
-            "score_difference": answers["full"]["score"] - answers["light"]["score"],
-            "warnings": warnings,
-        }
+            found[model] = {"model": model, **precomputed(row, model), "live": False}
+    return {
+        "client_id": row["SK_ID_CURR"],
+        "models": found,
+        "score_difference": found["full"]["score"] - found["light"]["score"],
+        "warnings": warnings,
+    }
+
+
+def blueprint(*, max_top: int) -> APIBlueprint:
+    """The routes of one app (``max_top`` is ``serve.api.max_top``, stated in the document)."""
+    bp = APIBlueprint("api", __name__)
+    live = (404, 502, 503)
+    route(bp, "get", "/health", "public", {200: Health, 503: Health})(health)
+    route(bp, "get", "/models", "read", answers(Models, 503))(models)
+    route(bp, "get", "/clients/<client_id>", "read", answers(ClientRecord, 404, 503))(client)
+    route(bp, "get", "/clients/<client_id>/score", "read", answers(ClientScore, *live))(
+        client_score
     )
+    route(bp, "get", "/clients/<client_id>/explain", "read", answers(ClientExplanation, *live))(
+        _explain_view(max_top)
+    )
+    route(bp, "get", "/clients/<client_id>/position", "read", answers(ClientPosition, 404, 422))(
+        client_position
+    )
+    route(
+        bp,
+        "post",
+        "/score",
+        "score",
+        answers(ApplicantScores, 413, 415, 502, 503, scope="score"),
+    )(score)
+    route(bp, "get", "/compare/distribution", "read", answers(Distribution, 404, 503))(distribution)
+    route(bp, "get", "/compare/position", "read", answers(Position, 503))(position)
+    route(bp, "get", "/compare/models", "read", answers(ModelComparison, 404, 502, 503))(
+        compare_models
+    )
+    return bp
