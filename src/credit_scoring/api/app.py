@@ -30,6 +30,7 @@ from credit_scoring.api.settings import ApiSettings
 from credit_scoring.api.validation import ApiError
 from credit_scoring.errors import ModelServerUnavailable
 from credit_scoring.logs import setup_logging
+from credit_scoring.monitoring import api as monitoring
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
     )
     app.register_blueprint(routes.bp)
     app.register_blueprint(legacy.bp)
+    monitoring.init_app(app, config)  # prediction log, request ids, /monitoring/summary
     document = openapi_document(max_top=settings.max_top)
     page = docs_page(document)
 

@@ -241,6 +241,17 @@ def openapi_document(*, max_top: int) -> dict[str, Any]:
             404,
             502,
         ),
+        "/monitoring/summary": _get(
+            "Prediction log of a period: counts per model and decision, refusal rate, "
+            "latency p50/p95, score histogram",
+            [
+                _query("since", {"type": "string", "format": "date-time"}, doc="UTC if no offset"),
+                _query("until", {"type": "string", "format": "date-time"}, doc="exclusive"),
+            ],
+            {"type": "object"},
+            400,
+            503,
+        ),
         "/openapi.json": _get("This document", [], {"type": "object"}),
         **_legacy_paths(),
     }

@@ -30,6 +30,7 @@ from credit_scoring.api.validation import (
 )
 from credit_scoring.data.schema import DAYS_SENTINEL
 from credit_scoring.errors import ModelServerUnavailable
+from credit_scoring.monitoring.api import log_status
 
 bp = Blueprint("api", __name__)
 
@@ -72,6 +73,8 @@ def health() -> ResponseReturnValue:
         except ModelServerUnavailable as exc:
             checks[f"model_server_{name}"] = {"ok": False, "detail": exc.detail}
             ok = False
+    # Reported, not a reason for 503: a lost log record never stops a score.
+    checks["prediction_log"] = log_status()
     body = {"status": "ok" if ok else "unavailable", "checks": checks, "model_versions": versions}
     return jsonify(body), 200 if ok else 503
 
