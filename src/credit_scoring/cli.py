@@ -60,8 +60,14 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The repository's Hydra configuration (the command composes it like the stages do).
+#: The checkout's Hydra configuration, used when the working directory has no ``conf/``.
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _config_dir() -> Path:
+    """``./conf`` (the project the command runs in, like the stages), else the checkout's."""
+    here = Path("conf")
+    return here if (here / "config.yaml").is_file() else CONF_DIR
 
 
 def _instant(text: str) -> datetime:
@@ -80,7 +86,8 @@ def _monitor(args: argparse.Namespace) -> int:
     from credit_scoring.monitoring.monitor import MonitorSettings, run_monitor
     from credit_scoring.registry import resolve_tracking_uri
 
-    with initialize_config_dir(config_dir=str(args.config_dir.resolve()), version_base=None):
+    config_dir = (args.config_dir or _config_dir()).resolve()
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
         cfg = compose("config", overrides=args.overrides)
     conf = OmegaConf.to_container(cfg, resolve=True)
     result = run_monitor(
@@ -175,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument(
         "--until", type=_instant, default=None, help="prediction log: until, exclusive"
     )
-    mon.add_argument("--config-dir", type=Path, default=CONF_DIR, help=argparse.SUPPRESS)
+    mon.add_argument("--config-dir", type=Path, default=None, help=argparse.SUPPRESS)
     mon.add_argument(
         "overrides",
         nargs="*",

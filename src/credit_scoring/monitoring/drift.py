@@ -5,9 +5,10 @@ rows, Wasserstein or Jensen-Shannon distance above) and writes an interactive
 HTML page; its JSON gives each column's score and verdict and the share of
 drifted columns. Its cost grows with the columns (about half a second each at
 a few thousand rows, and an HTML page of 70 kB each), so a model with hundreds
-of inputs (the full model's 670) is tested on the ``max_columns`` inputs whose
-PSI is largest; the report says which were tested and the PSI table covers them
-all. Rows are sampled (seeded) down to ``max_rows`` per side.
+of inputs (the full model's 670) is tested on its ``max_columns`` most important
+inputs (the champion's gain: a choice independent of the drift, so the share of
+drifted inputs stays an honest statistic); the report says which were tested
+and the PSI table covers them all. Rows are sampled (seeded) down to ``max_rows`` per side.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ from credit_scoring.monitoring.populations import (
     MonitorInputError,
     Population,
     from_prediction_log,
+    input_importance,
+    monitored_columns,
     read_applicants,
     score,
 )
@@ -145,8 +147,16 @@ def evaluate(
     *,
     reference_performance: Mapping[str, Any] | None = None,
     champion: Mapping[str, Any] | None = None,
+    importance: pd.Series | None = None,
 ) -> MonitorResult:
-    """Compare the populations and write every report file into ``out_dir`` (existing)."""
+    """Compare the populations and write every report file into ``out_dir`` (existing).
+
+    Evidently tests every input when there are at most ``evidently.max_columns``;
+    otherwise the most important ones by ``importance`` (the champion's gain share),
+    a choice that does not depend on the drift itself: picking the inputs with the
+    largest PSI would make the share of drifted inputs high even on a stable
+    population. Without importance, the first inputs in the model's order.
+    """
     _check(reference, settings, "the reference")
     _check(current, settings, "the current population")
     stable = stability(
@@ -159,9 +169,9 @@ def evaluate(
     )
     drift = None
     if settings.evidently.enabled:
-        ranked = stable.inputs["input"].tolist()
-        columns = ranked[: settings.evidently.max_columns]
         order = list(reference.inputs.columns)
+        ranked = order if importance is None else [c for c in importance.index if c in order]
+        columns = ranked[: settings.evidently.max_columns]
         drift = data_drift_report(
             reference.inputs,
             current.inputs,
@@ -242,7 +252,7 @@ def _report(
                 "dataset_drift": result.drift.dataset_drift,
                 "selection": "all inputs"
                 if len(result.drift.columns) == len(stable.inputs)
-                else f"the {len(result.drift.columns)} inputs with the largest PSI",
+                else f"the model's {len(result.drift.columns)} most important inputs (gain)",
                 "html": result.drift.html.name,
                 "json": result.drift.json.name,
             },
@@ -444,6 +454,7 @@ def run_monitor(
             scratch,
             reference_performance=training,
             champion=record,
+            importance=input_importance(champion, monitored_columns(champion)),
         )
     _log_to_mlflow(result, out, experiment_name, record)
     for reason in result.reasons:

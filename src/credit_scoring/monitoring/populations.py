@@ -168,3 +168,35 @@ def from_prediction_log(
     probability = np.array([p for _, p in rows], dtype=float)
     period = f"{since or 'start'} to {until or 'now'}"
     return Population(f"prediction log {url} ({period})", inputs, probability, None)
+
+
+def input_importance(champion: Champion, columns: Sequence[str]) -> pd.Series | None:
+    """Each monitored input's share of the champion's LightGBM gain, largest first.
+
+    An encoded feature belongs to the input it is named after (``CODE_GENDER_M`` to
+    ``CODE_GENDER``; the longest matching name wins). ``None`` when the champion is
+    not the product's pipeline model (nothing to read the gains from).
+    """
+    import mlflow
+
+    try:
+        python_model = mlflow.pyfunc.load_model(champion.record.model_uri).unwrap_python_model()
+        encoder, classifier = python_model.pipeline[0], python_model.pipeline[-1]
+        names = [str(n) for n in encoder.get_feature_names_out()]
+        gains = classifier.booster_.feature_importance(importance_type="gain")
+    except (AttributeError, IndexError, TypeError) as exc:
+        log.warning("no gain importance for %s: %s", champion.record.model_uri, exc)
+        return None
+    by_length = sorted(columns, key=len, reverse=True)
+    totals = dict.fromkeys(columns, 0.0)
+    for name, gain in zip(names, gains, strict=True):
+        owner = (
+            name
+            if name in totals
+            else next((c for c in by_length if name.startswith(f"{c}_")), None)
+        )
+        if owner is not None:
+            totals[owner] += float(gain)
+    series = pd.Series(totals, dtype=float)
+    total = series.sum()
+    return (series / total if total > 0 else series).sort_values(ascending=False, kind="stable")
