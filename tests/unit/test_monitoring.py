@@ -165,3 +165,43 @@ def test_the_evidently_files_exist_and_parse(runs) -> None:
 def test_too_few_applicants_is_bad_input(tmp_path: Path, repo_root: Path) -> None:
     with pytest.raises(MonitorInputError, match="min_rows"):
         evaluate("light", _population(5_000, 1), _population(20, 2), _settings(repo_root), tmp_path)
+
+
+def test_the_prediction_log_is_a_current_population(tmp_path: Path) -> None:
+    """Live scores of the champion's version, in the period, inputs as the model saw them."""
+    from credit_scoring.monitoring.populations import from_prediction_log
+    from credit_scoring.monitoring.prediction_log import (
+        PredictionLog,
+        PredictionLogSettings,
+        prediction_record,
+    )
+    from credit_scoring.publish import Champion, InputColumn, ModelRecord
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    log = PredictionLog(PredictionLogSettings(True, url, 1000, 100, 0.05, 10.0))
+    for i, version in enumerate(["2"] * 30 + ["1"] * 5):
+        log.record(
+            prediction_record(
+                request_id=str(i),
+                route="/score",
+                model="light",
+                names=["AMT_INCOME_TOTAL", "CODE_GENDER"],
+                row=[100_000.0 + i, "M" if i % 2 else "F"],
+                answer={"probability": i / 100, "decision": "granted", "model_version": version},
+                latency_ms=1.0,
+            )
+        )
+    log.close()
+    record = ModelRecord("light", "credit-scoring-light", "2", "run", "models:/x", 0.6, 0.1, None)
+    inputs = (
+        InputColumn("AMT_INCOME_TOTAL", "float", True),
+        InputColumn("CODE_GENDER", "str", False),
+    )
+    champion = Champion(record, inputs, predict=lambda frame: frame)
+    population = from_prediction_log(url, champion)
+    assert len(population) == 30  # version 1's scores are another model's
+    assert population.probability.tolist() == [i / 100 for i in range(30)]
+    assert population.inputs.AMT_INCOME_TOTAL.tolist() == [100_000.0 + i for i in range(30)]
+    assert set(population.inputs.CODE_GENDER) == {"F", "M"} and population.labelled() is None
+    with pytest.raises(MonitorInputError, match="prediction log"):
+        from_prediction_log(f"sqlite:///{tmp_path / 'empty.db'}", champion)
