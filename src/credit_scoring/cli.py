@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from credit_scoring.errors import CreditScoringError
@@ -18,15 +19,28 @@ from credit_scoring.logs import setup_logging
 log = logging.getLogger("credit_scoring")
 
 
+#: ``generate``'s size when neither the command line nor a scenario gives one.
+_GENERATE_DEFAULTS = {"n_clients": 30_000}
+
+
 def _generate(args: argparse.Namespace) -> int:
     from credit_scoring.data.synthetic import generate
+    from credit_scoring.data.synthetic.scenario import load_scenario
 
+    # Explicit options win over the scenario's values, which win over the defaults.
+    n_clients, n_test, seed, shift = _GENERATE_DEFAULTS["n_clients"], None, 42, None
+    if args.scenario is not None:
+        scenario = load_scenario(args.scenario)
+        n_clients, n_test, seed = scenario.n_clients, scenario.n_test_clients, scenario.seed
+        shift = scenario.shift
+        log.info("scenario %s: %s", scenario.name, scenario.description)
     generate(
         args.out,
-        n_clients=args.n_clients,
-        n_test_clients=args.n_test_clients,
-        seed=args.seed,
+        n_clients=args.n_clients if args.n_clients is not None else n_clients,
+        n_test_clients=args.n_test_clients if args.n_test_clients is not None else n_test,
+        seed=args.seed if args.seed is not None else seed,
         oracle_path=args.oracle,
+        shift=shift,
     )
     return 0
 
@@ -63,6 +77,53 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The checkout's Hydra configuration, used when the working directory has no ``conf/``.
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _config_dir() -> Path:
+    """``./conf`` (the project the command runs in, like the stages), else the checkout's."""
+    here = Path("conf")
+    return here if (here / "config.yaml").is_file() else CONF_DIR
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time for --since/--until, as naive UTC (the prediction log's clock)."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time, got {text!r}") from None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from credit_scoring.monitoring.monitor import MonitorSettings, run_monitor
+    from credit_scoring.registry import resolve_tracking_uri
+
+    config_dir = (args.config_dir or _config_dir()).resolve()
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        cfg = compose("config", overrides=args.overrides)
+    conf = OmegaConf.to_container(cfg, resolve=True)
+    result = run_monitor(
+        MonitorSettings.from_config(conf["monitoring"]),
+        model=args.model,
+        current=args.current,
+        reference=args.reference or Path(conf["paths"]["features"]),
+        out=args.out,
+        tracking_uri=resolve_tracking_uri(conf["mlflow"]["tracking_uri"]),
+        experiment_name=conf["mlflow"]["experiment_name"],
+        current_tables=[t for t in args.tables.split(",") if t],
+        models_dir=Path(conf["paths"]["models"]),
+        since=args.since,
+        until=args.until,
+    )
+    print((args.out / "summary.md").read_text(), end="")
+    return result.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate from ``main`` so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(prog="credit-scoring", description=__doc__.splitlines()[0])
@@ -70,14 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="write a synthetic data set in the Home Credit format")
     gen.add_argument("--out", type=Path, required=True, help="directory for the 8 CSV files")
-    gen.add_argument("--n-clients", type=int, default=30_000, help="train applicants")
+    gen.add_argument(
+        "--n-clients",
+        type=int,
+        default=None,
+        help="train applicants (default: the scenario's, else "
+        f"{_GENERATE_DEFAULTS['n_clients']:,})",
+    )
     gen.add_argument(
         "--n-test-clients",
         type=int,
         default=None,
         help="test applicants (default: the real test/train ratio)",
     )
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--seed", type=int, default=None, help="default: the scenario's, else 42")
+    gen.add_argument(
+        "--scenario",
+        default=None,
+        help="a named population of conf/data/scenarios/ (baseline: new seed; shifted: drifted)",
+    )
     gen.add_argument(
         "--oracle",
         type=Path,
@@ -121,6 +193,44 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=20_000, help="rows scored at once")
     score.add_argument("--strict", action="store_true", help="treat warnings as errors")
     score.set_defaults(func=_score)
+
+    mon = sub.add_parser(
+        "monitor",
+        help="stability and drift of new applicants against the champion's training population",
+        description="Exit code 0: nothing crossed monitoring.alerts; 3: an alert fired (the "
+        "report names the reason); 2: bad input.",
+    )
+    mon.add_argument(
+        "--current",
+        required=True,
+        help="a directory of raw applicant tables (or feature tables), or the prediction "
+        "log's database URL (sqlite:///data/monitoring/predictions.db)",
+    )
+    mon.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="the training population: a feature directory or a raw directory "
+        "(default: paths.features, the champion's training data)",
+    )
+    mon.add_argument("--model", choices=["full", "light"], default="full")
+    mon.add_argument("--out", type=Path, required=True, help="report directory (replaced)")
+    mon.add_argument(
+        "--tables",
+        default="application_train,application_test",
+        help="application tables of a --current directory to monitor (comma-separated)",
+    )
+    mon.add_argument("--since", type=_instant, default=None, help="prediction log: from (ISO 8601)")
+    mon.add_argument(
+        "--until", type=_instant, default=None, help="prediction log: until, exclusive"
+    )
+    mon.add_argument("--config-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    mon.add_argument(
+        "overrides",
+        nargs="*",
+        help="config overrides, e.g. monitoring.alerts.score_psi=0.2",
+    )
+    mon.set_defaults(func=_monitor)
     return parser
 
 

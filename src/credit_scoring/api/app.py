@@ -38,6 +38,7 @@ from credit_scoring.api.validation import ApiError, refusal
 from credit_scoring.contracts.api import ErrorAnswer
 from credit_scoring.errors import ModelServerUnavailable
 from credit_scoring.logs import setup_logging
+from credit_scoring.monitoring import api as monitoring
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
     app.extensions[routes.ON_SCORE] = []
     app.register_api(routes.blueprint(max_top=settings.max_top))
     app.register_api(legacy.blueprint())
+    monitoring.init_app(app, config)  # prediction log, request ids, /monitoring/summary
 
     @app.get("/openapi.json", responses={200: _JSON_DOCUMENT})
     @auth.requires("public")

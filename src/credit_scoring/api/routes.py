@@ -50,6 +50,7 @@ from credit_scoring.contracts.api import (
 )
 from credit_scoring.data.schema import DAYS_SENTINEL
 from credit_scoring.errors import ModelServerUnavailable
+from credit_scoring.monitoring.api import log_status
 
 #: What each error status means, for the document.
 _ERROR_STATUSES = (400, 401, 403, 404, 413, 415, 422, 429, 502, 503)
@@ -135,6 +136,8 @@ def health() -> Any:
         except ModelServerUnavailable as exc:
             checks[f"model_server_{name}"] = {"ok": False, "detail": exc.detail}
             ok = False
+    # Reported, not a reason for 503: a lost log record never stops a score.
+    checks["prediction_log"] = log_status()
     body = {"status": "ok" if ok else "unavailable", "checks": checks, "model_versions": versions}
     return body, 200 if ok else 503
 

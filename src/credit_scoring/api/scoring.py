@@ -15,6 +15,7 @@ from credit_scoring.api.db import ClientsDatabase
 from credit_scoring.api.model_client import ModelServers
 from credit_scoring.api.tables import PREDICTION_FIELDS
 from credit_scoring.api.validation import ApiError
+from credit_scoring.monitoring.api import record_score
 
 
 def _request_row(
@@ -73,6 +74,7 @@ class Scorer:
         if params and params.get("explain"):
             answer["base_value"] = prediction.get("base_value")
             answer["contributions"] = prediction.get("contributions", [])
+        record_score(model, names, row, answer)  # prediction log: queued, never raises
         return answer
 
     def score_client(

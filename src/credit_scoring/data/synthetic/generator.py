@@ -17,6 +17,7 @@ from credit_scoring.data.synthetic.applicants import make_applicants
 from credit_scoring.data.synthetic.csv_format import format_floats, header, write_rows
 from credit_scoring.data.synthetic.history import IdCounters, make_history
 from credit_scoring.data.synthetic.risk import RiskModel, default_log_odds, logistic
+from credit_scoring.data.synthetic.scenario import Shift
 from credit_scoring.data.synthetic.streams import BLOCK_SIZE, BlockStreams, Level
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.io import atomic_dir, atomic_file
@@ -42,6 +43,7 @@ def generate(
     chunk_size: int = 50_000,
     progress: bool = True,
     risk: RiskModel | Mapping[str, Any] | None = None,
+    shift: Shift | None = None,
 ) -> None:
     """Write a synthetic Home Credit data set (8 CSV files) into ``out_dir``, atomically.
 
@@ -52,6 +54,7 @@ def generate(
     ``chunk_size`` applicants are generated per vectorized step (rounded up to whole
     blocks of 1,000); it bounds memory and does not change the output. ``risk``
     overrides coefficients of the latent risk model (see the package docstring).
+    ``shift`` draws a drifted population (``scenario.Shift``; none: the default process).
     """
     n_test = default_test_clients(n_clients) if n_test_clients is None else n_test_clients
     if n_clients < 1 or n_test < 0 or chunk_size < 1:
@@ -60,6 +63,7 @@ def generate(
             f"(got {n_clients}, {n_test}, {chunk_size})"
         )
     model = risk if isinstance(risk, RiskModel) else RiskModel.from_mapping(risk)
+    shift = shift if shift is not None and not shift.is_identity else None
     total = n_clients + n_test
     blocks_per_chunk = math.ceil(chunk_size / BLOCK_SIZE)
     n_blocks = math.ceil(total / BLOCK_SIZE)
@@ -88,9 +92,21 @@ def generate(
             rs = BlockStreams(seed, first_block, n_chunk_blocks)
 
             app = make_applicants(rs, level, index, n_clients, total)
-            probability = logistic(default_log_odds(model, app.columns, app.history_risk))
+            if shift is not None:  # before the risk: the oracle is the drifted process's truth
+                shift.apply(app.columns)
+            log_odds = default_log_odds(model, app.columns, app.history_risk)
+            if shift is not None:
+                log_odds = log_odds + shift.default_log_odds
+            probability = logistic(log_odds)
             app.columns["TARGET"] = (rs.uniform(level) < probability).astype(np.int64)
-            history = make_history(rs, level, app.columns["SK_ID_CURR"], app.history_risk, ids)
+            history = make_history(
+                rs,
+                level,
+                app.columns["SK_ID_CURR"],
+                app.history_risk,
+                ids,
+                event_shift=shift.event_log_odds if shift is not None else None,
+            )
 
             train = ~app.is_test
             defaults += int(app.columns["TARGET"][train].sum())

@@ -7,6 +7,7 @@ plain per-client aggregates (mean, max, sum) of the affected columns reveal ``h`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,12 @@ EVENT_LOG_ODDS = {
 }
 
 
-def _event(rs: BlockStreams, level: Level, h: np.ndarray, name: str) -> np.ndarray:
+def _event(
+    rs: BlockStreams, level: Level, h: np.ndarray, name: str, offset: float = 0.0
+) -> np.ndarray:
     base, slope = EVENT_LOG_ODDS[name]
+    if offset:  # a scenario's shift; the default process never adds (same bytes)
+        base = base + offset
     return rs.uniform(level) < logistic(base + slope * h)
 
 
@@ -63,11 +68,16 @@ def make_history(
     sk_id_curr: np.ndarray,
     h: np.ndarray,
     ids: IdCounters,
+    event_shift: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """All side-table columns for one chunk of applicants, keyed by table name."""
+    """All side-table columns for one chunk of applicants, keyed by table name.
+
+    ``event_shift`` adds to the log-odds of named events (a scenario's ``refused``).
+    """
     tables: dict[str, dict[str, np.ndarray]] = {}
     tables["bureau"], tables["bureau_balance"] = _bureau(rs, level, sk_id_curr, h, ids)
-    prev, loans = _previous(rs, level, sk_id_curr, h, ids)
+    refused_shift = (event_shift or {}).get("refused", 0.0)
+    prev, loans = _previous(rs, level, sk_id_curr, h, ids, refused_shift)
     tables["previous_application"] = prev
     tables["POS_CASH_balance"] = _pos(rs, loans)
     tables["installments_payments"] = _installments(rs, loans)
@@ -185,7 +195,12 @@ class Loans:
 
 
 def _previous(
-    rs: BlockStreams, level: Level, sk_id_curr: np.ndarray, h: np.ndarray, ids: IdCounters
+    rs: BlockStreams,
+    level: Level,
+    sk_id_curr: np.ndarray,
+    h: np.ndarray,
+    ids: IdCounters,
+    refused_shift: float = 0.0,
 ) -> tuple[dict[str, np.ndarray], Loans]:
     # 95% of applicants applied before, 4.9 times on average; 29% hold a card, whose
     # first application is then an approved revolving loan.
@@ -213,7 +228,7 @@ def _previous(
         v: code(PREV, "NAME_CONTRACT_STATUS", v)
         for v in ("Approved", "Canceled", "Refused", "Unused offer")
     }
-    refused = _event(rs, rows, hp, "refused") & ~is_card
+    refused = _event(rs, rows, hp, "refused", refused_shift) & ~is_card
     draw = rs.uniform(rows)
     status = np.select(
         [refused, draw < 0.22, draw < 0.24],

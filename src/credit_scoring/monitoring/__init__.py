@@ -1,0 +1,1 @@
+"""Watching a deployed model: the prediction log, stability (PSI/CSI) and drift reports."""
