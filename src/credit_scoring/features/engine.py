@@ -2,14 +2,16 @@
 
 The history features are plain SQL text compiled from a declarative spec, so the
 same queries can run wherever tables and SQL live: DuckDB in-process by default,
-Spark SQL or a database later. Everything engine-specific stays in this module,
-behind ``SqlEngine``: registering Arrow tables under a name, running a query into
-an Arrow table, forgetting a table, releasing resources.
+or Spark SQL (:mod:`credit_scoring.features.spark_engine`, the same text transpiled
+by sqlglot). Everything engine-specific stays behind ``SqlEngine``: registering
+Arrow tables under a name, running a query into an Arrow table, forgetting a table,
+releasing resources.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import duckdb
@@ -88,18 +90,43 @@ class DuckDBEngine:
         self.close()
 
 
-#: Engines by the name the ``features.engine.name`` config value uses.
-ENGINES: dict[str, type[DuckDBEngine]] = {"duckdb": DuckDBEngine}
+def _spark(**options: Any) -> SqlEngine:
+    """The Spark engine, imported only when asked for: PySpark is an optional extra."""
+    from credit_scoring.features.spark_engine import SparkEngine
+
+    return SparkEngine(**options)
+
+
+#: Engines by the name the ``features.engine`` config value uses.
+ENGINES: dict[str, Callable[..., SqlEngine]] = {"duckdb": DuckDBEngine, "spark": _spark}
 
 
 def open_engine(name: str = "duckdb", **options: Any) -> SqlEngine:
     """The engine called ``name``, built with ``options`` (``threads``, ``memory_limit``...).
 
-    ``open_engine(**cfg.features.engine)`` opens the configured one. Raises
-    ``ValueError`` naming the known engines for an unknown ``name``.
+    Raises ``ValueError`` naming the known engines for an unknown ``name``.
     """
     try:
         factory = ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown SQL engine {name!r}; known: {sorted(ENGINES)}") from None
     return factory(**options)
+
+
+def engine_from_config(features: Mapping[str, Any], name: str | None = None) -> SqlEngine:
+    """The engine a ``features`` config names, with that engine's own block of settings.
+
+    ``features.engine`` names the engine (``duckdb`` or ``spark``), ``features.duckdb``
+    and ``features.spark`` hold each one's settings; ``name`` (a command-line switch)
+    overrides the configured choice.
+    """
+    chosen = name or features["engine"]
+    options = features.get(chosen) or {}
+    return open_engine(chosen, **{key: _plain(value) for key, value in options.items()})
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf nodes as plain dicts and lists, which the engines' constructors expect."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
