@@ -82,6 +82,8 @@ class SparkEngine:
         log_level: str = "WARN",
     ) -> None:
         sql = _pyspark()
+        # py4j logs every connection at INFO, down to interpreter shutdown.
+        logging.getLogger("py4j").setLevel(logging.WARNING)
         active = sql.SparkSession.getActiveSession()
         self._owned = active is None
         if active is not None:
