@@ -111,12 +111,17 @@ class SparkEngine:
 
     # ------------------------------------------------------------------ SqlEngine
 
-    def register(self, name: str, table: pa.Table) -> None:
-        """Make the Arrow ``table`` a temporary view ``name`` (shipped from the driver).
+    def register(self, name: str, table: pa.Table | Path) -> None:
+        """Make ``table`` the temporary view ``name``.
 
-        Dictionary-encoded columns are decoded first: Spark has no dictionary type.
+        A Parquet file's path (as the ingest stage writes them) is read by Spark's
+        executors where it lies; an Arrow table is shipped from the driver, its
+        dictionary-encoded columns decoded first (Spark has no dictionary type).
         """
-        self.register_frame(name, self.session.createDataFrame(_plain_arrow(table)))
+        if isinstance(table, Path | str):
+            self.register_path(name, table, "parquet")
+        else:
+            self.register_frame(name, self.session.createDataFrame(_plain_arrow(table)))
 
     def query(self, sql: str) -> pa.Table:
         """Transpile ``sql`` (DuckDB dialect), run it and collect the result as Arrow."""
