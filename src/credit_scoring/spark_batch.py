@@ -212,9 +212,9 @@ def score_on_spark(
 
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
+    frame, missing = features_frame(engine, raw_dir, spec)
     signature = _signature(model_uri)
     result_type, outputs = _result_type(signature)
-    frame, missing = features_frame(engine, raw_dir, spec)
     udf = mlflow.pyfunc.spark_udf(
         engine.session, model_uri, result_type=result_type, env_manager="local"
     )

@@ -16,21 +16,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from credit_scoring.cli import main
+from credit_scoring.contracts.model_io import model_signature
 from credit_scoring.data.loading import load_tables
 from credit_scoring.data.synthetic import generate
+from credit_scoring.errors import SchemaError
 from credit_scoring.features.history import DEFAULT_SPEC_PATH, aggregate_history, load_spec
 from credit_scoring.features.spark_engine import SparkEngine
+from credit_scoring.spark_batch import score_on_spark
 from tests.integration.test_features_match_oracle import (
+    Edits,
     assert_edge_cases_reached,
     make_adversarial,
 )
 from tests.oracle.heads import linked_heads
+from tests.unit._models_data import fit_tiny_model, tiny_training_frame
 
 pytestmark = pytest.mark.slow
 
@@ -85,33 +91,98 @@ def assert_same_values(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert not differences, f"{len(differences)} columns differ:\n" + "\n".join(differences)
 
 
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Edits]:
+    """Generated raw files edited to reach every edge case, and what was edited."""
+    raw = tmp_path_factory.mktemp("spark") / "raw"
+    generate(raw, n_clients=N_CLIENTS, seed=SEED, progress=False)
+    return raw, make_adversarial(raw)
+
+
+@pytest.fixture(scope="module")
+def duckdb_features(raw: tuple[Path, Edits], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``credit-scoring features`` on DuckDB (the default engine) over ``raw``."""
+    out = tmp_path_factory.mktemp("duckdb") / "features"
+    assert main(["features", "--raw", str(raw[0]), "--out", str(out)]) == 0
+    return out
+
+
 def test_generated_edge_cases_build_the_same_features_on_spark(
-    spark: SparkEngine, tmp_path: Path
+    spark: SparkEngine, raw: tuple[Path, Edits], duckdb_features: Path, tmp_path: Path
 ) -> None:
     """``credit-scoring features --engine spark`` writes DuckDB's tables, to float tolerance."""
-    raw = tmp_path / "raw"
-    generate(raw, n_clients=N_CLIENTS, seed=SEED, progress=False)
-    edits = make_adversarial(raw)
-
-    assert main(["features", "--raw", str(raw), "--out", str(tmp_path / "duckdb")]) == 0
+    directory, edits = raw
     # The data do reach every edge case (DuckDB's matrix is the oracle's, tested elsewhere).
-    assert_edge_cases_reached(pd.read_parquet(tmp_path / "duckdb" / "features_795.parquet"), edits)
-    assert (
-        main(["features", "--raw", str(raw), "--out", str(tmp_path / "spark"), "--engine", "spark"])
-        == 0
-    )
+    assert_edge_cases_reached(pd.read_parquet(duckdb_features / "features_795.parquet"), edits)
+
+    out = tmp_path / "spark"
+    assert main(["features", "--raw", str(directory), "--out", str(out), "--engine", "spark"]) == 0
     assert not spark.session.sparkContext._jsc.sc().isStopped()  # borrowed, left running
 
     history = list(load_spec().feature_names())
     assert len(history) == 550
     for file in ("train.parquet", "test.parquet", "features_795.parquet"):
-        duck = pd.read_parquet(tmp_path / "duckdb" / file).set_index("SK_ID_CURR")
-        on_spark = pd.read_parquet(tmp_path / "spark" / file).set_index("SK_ID_CURR")
+        duck = pd.read_parquet(duckdb_features / file).set_index("SK_ID_CURR")
+        on_spark = pd.read_parquet(out / file).set_index("SK_ID_CURR")
         numeric = [c for c in duck.columns if duck[c].dtype.kind in "fiu"]
         assert_same_values(on_spark[numeric], duck[numeric])
         if file == "train.parquet":
             assert set(history) <= set(numeric)
             assert duck.loc[list(edits.no_history), history].isna().all().all()
+
+
+@pytest.fixture(scope="module")
+def full_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny full model (raw fields and the 550 history aggregates), saved as MLflow logs it."""
+    model = fit_tiny_model("full", tiny_training_frame(n=1500), trees=20)
+    path = tmp_path_factory.mktemp("model") / "full"
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=model,
+        signature=model_signature(model.fields),
+        pip_requirements=["mlflow"],
+    )
+    return str(path)
+
+
+def test_scores_on_spark_equal_the_local_ones(
+    spark: SparkEngine,
+    raw: tuple[Path, Edits],
+    duckdb_features: Path,
+    full_model: str,
+    tmp_path: Path,
+) -> None:
+    """Features built by Spark from the files, scored by spark_udf: the local path's answers."""
+    out = tmp_path / "scores"
+    summary = score_on_spark(raw[0], out, model_uri=full_model, engine=spark)
+    parts = sorted(out.glob("part-*.parquet"))
+    assert parts, "Spark wrote no Parquet part files"
+    got = pd.read_parquet(out).set_index("SK_ID_CURR").sort_index()
+
+    applicants = pd.read_parquet(duckdb_features / "test.parquet")
+    local = mlflow.pyfunc.load_model(full_model).predict(applicants)
+    local.index = applicants["SK_ID_CURR"]
+    local = local.sort_index()
+    assert summary.applicants == len(local) == len(got)
+    assert got.index.equals(local.index)
+    assert list(got.columns) == list(summary.outputs)
+    assert {"probability", "score", "decision"} <= set(got.columns)
+    np.testing.assert_allclose(got["probability"], local["probability"], rtol=1e-12)
+    assert (got["score"] == local["score"]).all()
+    assert (got["decision"] == local["decision"]).all()
+    # The history reached the model: clients with and without it score differently.
+    assert local["probability"].nunique() > 10
+
+
+def test_a_bad_input_directory_is_a_schema_error(spark: SparkEngine, tmp_path: Path) -> None:
+    """Nothing is written for a directory that is not there or holds no applications file."""
+    for directory, message in (
+        (tmp_path / "absent", "no such directory"),
+        (tmp_path, "no application_test.csv or application_train.csv"),
+    ):
+        with pytest.raises(SchemaError, match=message):
+            score_on_spark(directory, tmp_path / "out", model_uri="unused", engine=spark)
+    assert not (tmp_path / "out").exists()
 
 
 def test_linked_real_heads_aggregate_the_same_on_spark(spark: SparkEngine, tmp_path: Path) -> None:

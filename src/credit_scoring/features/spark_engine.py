@@ -23,6 +23,8 @@ a Java 17 runtime; importing this module without it raises an error that says so
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,8 +95,14 @@ class SparkEngine:
                 if self.session.conf.isModifiable(key):
                     self.session.conf.set(key, _conf_value(value))
         else:
+            settings = dict(conf or {})
+            if master.startswith("local"):
+                # Python workers (UDFs: the model) run this interpreter and its packages,
+                # not whatever `python3` is first on the PATH; on a cluster,
+                # spark.pyspark.python names the executors' interpreter.
+                os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             builder = sql.SparkSession.builder.master(master).appName(app_name)
-            for key, value in (conf or {}).items():
+            for key, value in settings.items():
                 builder = builder.config(key, _conf_value(value))
             try:
                 self.session = builder.getOrCreate()
@@ -209,7 +217,10 @@ def read_table(engine: SparkEngine, directory: str | Path, table: str) -> DataFr
     base = str(directory).rstrip("/")
     stem = schema.file_name.removesuffix(".csv")
     candidates = ((f"{base}/{stem}.parquet", "parquet"), (f"{base}/{schema.file_name}", "csv"))
+    local = "://" not in base or base.startswith("file://")
     for path, file_format in candidates:
+        if local and not Path(path.removeprefix("file://")).exists():
+            continue  # asking Spark would log a stack trace for every absent file
         try:
             frame = _read(engine.session, path, file_format)
         except Exception as exc:
