@@ -70,10 +70,12 @@ class SparkEngine:
     ``yarn``, ``k8s://...``) and ``conf`` any Spark settings
     (``spark.sql.shuffle.partitions``, ``spark.driver.memory``,
     ``spark.hadoop.fs.s3a.endpoint``...). If a session is already active in the
-    process (``spark-submit``, a notebook, a test session), the engine borrows it:
-    ``master`` is then the session's own, the runtime SQL settings of ``conf`` are
-    applied to it, and :meth:`close` leaves it running. Otherwise the engine starts
-    one and :meth:`close` stops it.
+    process (a notebook, a job that made its own, a test session), the engine
+    borrows it: ``master`` is then the session's own, the runtime SQL settings of
+    ``conf`` are applied to it, and :meth:`close` leaves it running. Otherwise the
+    engine starts one and :meth:`close` stops it; under ``spark-submit``, that
+    session takes spark-submit's ``--master`` and ``--conf`` over ``master`` and
+    ``conf``.
     """
 
     def __init__(
@@ -101,7 +103,11 @@ class SparkEngine:
                 # not whatever `python3` is first on the PATH; on a cluster,
                 # spark.pyspark.python names the executors' interpreter.
                 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            builder = sql.SparkSession.builder.master(master).appName(app_name)
+            builder = sql.SparkSession.builder.appName(app_name)
+            if "PYSPARK_GATEWAY_PORT" not in os.environ:
+                # Under spark-submit (which starts the JVM and says so in this variable)
+                # its --master and --conf win; elsewhere the configured master applies.
+                builder = builder.master(master)
             for key, value in settings.items():
                 builder = builder.config(key, _conf_value(value))
             try:
