@@ -182,6 +182,8 @@ def test_a_bad_input_directory_is_a_schema_error(spark: SparkEngine, tmp_path: P
     ):
         with pytest.raises(SchemaError, match=message):
             score_on_spark(directory, tmp_path / "out", model_uri="unused", engine=spark)
+        command = ["features", "--raw", str(directory), "--out", str(tmp_path / "out")]
+        assert main([*command, "--engine", "spark"]) == 2
     assert not (tmp_path / "out").exists()
 
 
