@@ -106,16 +106,16 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
     import pyarrow.csv
 
     from credit_scoring.features.build import build_features
-    from credit_scoring.features.engine import open_engine
+    from credit_scoring.features.engine import engine_from_config
     from tests.oracle import oracle_features
 
     # The SQL engine as the DVC stage opens it (conf/features: threads, memory limit).
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        engine = compose(config_name="config").features.engine
+        features = compose(config_name="config").features
     start = time.perf_counter()
     steps: dict[str, float] = {}
     if implementation == "build_features":
-        with open_engine(**engine) as opened:
+        with engine_from_config(features) as opened:
             steps = build_features(raw, out, engine=opened).seconds
     elif implementation == "oracle":
         oracle_features(raw)

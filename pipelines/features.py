@@ -1,12 +1,14 @@
 """DVC stage ``features``: ingested tables -> train/test feature tables and the 795-column matrix.
 
     python pipelines/features.py                          # paths.ingested -> paths.features
-    python pipelines/features.py features.engine.threads=4
+    python pipelines/features.py features.duckdb.threads=4
+    python pipelines/features.py features.engine=spark features.spark.master=spark://host:7077
 
 Reads the ingest stage's ``cfg.paths.ingested`` (validated Parquet), writes
 ``cfg.paths.features`` (see :func:`credit_scoring.features.build.build_features`):
-the history spec is ``cfg.features.history``, the SQL engine ``cfg.features.engine``.
-Validation (and ``data.strict``) is the ingest stage's business.
+the history spec is ``cfg.features.history``, the SQL engine ``cfg.features.engine``
+(``duckdb`` or ``spark``, each with its own block of settings). Validation (and
+``data.strict``) is the ingest stage's business.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from omegaconf import DictConfig
 
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.features.build import build_features
-from credit_scoring.features.engine import open_engine
+from credit_scoring.features.engine import engine_from_config
 from credit_scoring.features.history import load_spec
 from credit_scoring.logs import setup_logging
 
@@ -29,8 +31,11 @@ log = logging.getLogger("credit_scoring.features")
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     setup_logging()
-    options = dict(cfg.features.engine)
-    engine = open_engine(options.pop("name"), **options)
+    try:
+        engine = engine_from_config(cfg.features)
+    except CreditScoringError as exc:  # Spark asked for but not installed, or unreachable
+        log.error("%s", exc)
+        sys.exit(2)
     try:
         build_features(
             cfg.paths.ingested,

@@ -12,9 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.logs import setup_logging
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 log = logging.getLogger("credit_scoring")
 
@@ -53,16 +57,48 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _features_config(args: argparse.Namespace) -> DictConfig:
+    """The ``features`` config the DVC stage reads, with this command's engine switches."""
+    from hydra import compose, initialize_config_dir
+
+    from credit_scoring.features.history import DEFAULT_SPEC_PATH
+
+    overrides = []
+    if args.engine:
+        overrides.append(f"features.engine={args.engine}")
+    if args.spark_master:
+        overrides.append(f"features.spark.master={args.spark_master}")
+    conf_dir = DEFAULT_SPEC_PATH.parents[1]
+    with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
+        return compose(config_name="config", overrides=overrides).features
+
+
 def _features(args: argparse.Namespace) -> int:
     from credit_scoring.features.build import build_features
+    from credit_scoring.features.engine import engine_from_config
+    from credit_scoring.features.history import load_spec
 
-    build_features(args.raw, args.out, strict=args.strict)
+    cfg = _features_config(args)
+    engine = engine_from_config(cfg)
+    try:
+        build_features(
+            args.raw,
+            args.out,
+            spec=load_spec(cfg.history),
+            engine=engine,
+            strict=args.strict,
+            chunk_rows=int(cfg.build.chunk_rows),
+        )
+    finally:
+        engine.close()
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
     from credit_scoring.batch import score_batch
 
+    if args.engine == "spark" or (args.engine is None and _features_config(args).engine == "spark"):
+        return _score_on_spark(args)
     summary = score_batch(
         args.raw,
         args.out,
@@ -74,6 +110,20 @@ def _score(args: argparse.Namespace) -> int:
         strict=args.strict,
     )
     print(summary)
+    return 0
+
+
+def _score_on_spark(args: argparse.Namespace) -> int:
+    """``score --engine spark``: features on Spark, the model through ``spark_udf``."""
+    from credit_scoring.features.engine import engine_from_config
+    from credit_scoring.spark_batch import score_on_spark
+
+    model_uri = args.model_uri or f"models:/credit-scoring-{args.model}@champion"
+    engine = engine_from_config(_features_config(args))
+    try:
+        print(score_on_spark(args.raw, args.out, model_uri=model_uri, engine=engine))
+    finally:
+        engine.close()
     return 0
 
 
@@ -124,6 +174,22 @@ def _monitor(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _add_engine_switches(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--spark-master``: the ``features.engine`` and
+    ``features.spark.master`` config values, for one run."""
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="SQL engine of the history aggregates (default: features.engine in conf/)",
+    )
+    parser.add_argument(
+        "--spark-master",
+        default=None,
+        help="Spark master URL, e.g. spark://host:7077 (default: features.spark.master)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate from ``main`` so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(prog="credit-scoring", description=__doc__.splitlines()[0])
@@ -167,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--raw", type=Path, required=True, help="directory of the raw CSV files")
     feat.add_argument("--out", type=Path, required=True, help="output directory")
     feat.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    _add_engine_switches(feat)
     feat.set_defaults(func=_features)
 
     score = sub.add_parser(
@@ -192,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--batch-size", type=int, default=20_000, help="rows scored at once")
     score.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    _add_engine_switches(score)
     score.set_defaults(func=_score)
 
     mon = sub.add_parser(

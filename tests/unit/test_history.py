@@ -163,9 +163,9 @@ def test_hydra_mounts_the_spec_under_features_history(spec: HistorySpec, tmp_pat
     shutil.copytree(DEFAULT_SPEC_PATH.parent, conf / "features")
     (conf / "config.yaml").write_text("defaults:\n  - features: default\n  - _self_\n")
     with initialize_config_dir(config_dir=str(conf), version_base=None):
-        cfg = compose("config", overrides=["features.engine.threads=1"])
+        cfg = compose("config", overrides=["features.duckdb.threads=1"])
     assert load_spec(cfg.features.history) == spec
-    assert cfg.features.engine.name == "duckdb"
+    assert cfg.features.engine == "duckdb"
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,12 @@
 
 The history features are plain SQL text compiled from a declarative spec, so the
 same queries can run wherever tables and SQL live: DuckDB in-process by default,
-Spark SQL or a database later. Everything engine-specific stays in this module,
-behind ``SqlEngine``: registering a table (an Arrow table, or a Parquet file the
-engine scans itself) under a name, running a query into an Arrow table, forgetting
-a table, releasing resources. ``run_queries`` runs several independent queries,
-in parallel where the engine offers it (``query_many``).
+or Spark SQL (:mod:`credit_scoring.features.spark_engine`, the same text transpiled
+by sqlglot). Everything engine-specific stays behind ``SqlEngine``: registering a
+table (an Arrow table, or a Parquet file the engine scans itself) under a name,
+running a query into an Arrow table, forgetting a table, releasing resources.
+``run_queries`` runs several independent queries, in parallel where the engine
+offers it (``query_many``).
 
 Reproducibility with threads: a parallel aggregation adds floating-point partial
 sums in whatever order threads finish, so SUM, AVG and VAR_SAMP change in the last
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -178,18 +179,43 @@ def run_queries(engine: SqlEngine, queries: Mapping[str, str]) -> Iterator[tuple
         yield name, engine.query(sql)
 
 
-#: Engines by the name the ``features.engine.name`` config value uses.
-ENGINES: dict[str, type[DuckDBEngine]] = {"duckdb": DuckDBEngine}
+def _spark(**options: Any) -> SqlEngine:
+    """The Spark engine, imported only when asked for: PySpark is an optional extra."""
+    from credit_scoring.features.spark_engine import SparkEngine
+
+    return SparkEngine(**options)
+
+
+#: Engines by the name the ``features.engine`` config value uses.
+ENGINES: dict[str, Callable[..., SqlEngine]] = {"duckdb": DuckDBEngine, "spark": _spark}
 
 
 def open_engine(name: str = "duckdb", **options: Any) -> SqlEngine:
     """The engine called ``name``, built with ``options`` (``threads``, ``memory_limit``...).
 
-    ``open_engine(**cfg.features.engine)`` opens the configured one. Raises
-    ``ValueError`` naming the known engines for an unknown ``name``.
+    Raises ``ValueError`` naming the known engines for an unknown ``name``.
     """
     try:
         factory = ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown SQL engine {name!r}; known: {sorted(ENGINES)}") from None
     return factory(**options)
+
+
+def engine_from_config(features: Mapping[str, Any], name: str | None = None) -> SqlEngine:
+    """The engine a ``features`` config names, with that engine's own block of settings.
+
+    ``features.engine`` names the engine (``duckdb`` or ``spark``), ``features.duckdb``
+    and ``features.spark`` hold each one's settings; ``name`` (a command-line switch)
+    overrides the configured choice.
+    """
+    chosen = name or features["engine"]
+    options = features.get(chosen) or {}
+    return open_engine(chosen, **{key: _plain(value) for key, value in options.items()})
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf nodes as plain dicts and lists, which the engines' constructors expect."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

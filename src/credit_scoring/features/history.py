@@ -683,6 +683,18 @@ def compile_sql(spec: HistorySpec) -> dict[str, str]:
     return {table: query.sql for table, query in _table_queries(spec).items()}
 
 
+def feature_tables(spec: HistorySpec) -> dict[str, dict[str, frozenset[str]]]:
+    """For each query of :func:`compile_sql`, the tables each of its features reads.
+
+    An engine that runs the queries itself (Spark, lazily) needs it to blank exactly
+    the features of an absent table, as :func:`aggregate_history` does.
+    """
+    return {
+        table: {f.name: f.reads for f in query.features}
+        for table, query in _table_queries(spec).items()
+    }
+
+
 # --------------------------------------------------------------------------- running
 
 _ARROW_KINDS: dict[str, pa.DataType] = {
