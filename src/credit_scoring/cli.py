@@ -115,10 +115,11 @@ def _score(args: argparse.Namespace) -> int:
 
 def _score_on_spark(args: argparse.Namespace) -> int:
     """``score --engine spark``: features on Spark, the model through ``spark_udf``."""
+    from credit_scoring.batch import REGISTERED_NAMES
     from credit_scoring.features.engine import engine_from_config
     from credit_scoring.spark_batch import score_on_spark
 
-    model_uri = args.model_uri or f"models:/credit-scoring-{args.model}@champion"
+    model_uri = args.model_uri or f"models:/{REGISTERED_NAMES[args.model]}@champion"
     engine = engine_from_config(_features_config(args))
     try:
         print(score_on_spark(args.raw, args.out, model_uri=model_uri, engine=engine))
