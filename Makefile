@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# The lock file's tool, itself pinned (it comes from PyPI into the venv).
+UV_VERSION ?= 0.13.9
 # DVC stage commands say `python ...`: they must find the project's interpreter first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -16,7 +18,7 @@ N_CLIENTS ?=
 DATA_OVERRIDES := $(if $(DATA),data=$(DATA),) $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS),)
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps data pipeline run serve test test-fast lint format bench mlflow-ui clean
+.PHONY: help install lock system-deps data pipeline run serve test test-fast lint format bench mlflow-ui clean
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,15 +27,23 @@ ifdef NO_INSTALL
 # The caller brings a ready environment (VENV=...): never reinstall into it from here.
 $(STAMP): ;
 else
-$(STAMP): pyproject.toml
+# The exact versions of uv.lock (every platform, Python >= 3.11), the project editable.
+# --locked refuses a lock that no longer matches pyproject.toml: run `make lock`.
+# --inexact keeps uv itself, which pip bootstrapped into the venv.
+$(STAMP): pyproject.toml uv.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(BIN)/uv sync --locked --inexact --extra dev --quiet
 	touch $(STAMP)
 endif
 
-install: $(STAMP) ## Create .venv and install the project with its dev extra (idempotent)
+install: $(STAMP) ## Create .venv and install the locked versions (uv.lock) with the dev extra
+
+lock: ## Re-resolve uv.lock after a dependency change in pyproject.toml (then commit it)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	$(BIN)/uv lock
 
 # Debian packages the slow tests and the servers use, as `check-path:package` pairs: a
 # package is installed (as root, with apt) only when its file is absent. Java runs Spark,

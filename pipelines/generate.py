@@ -4,7 +4,8 @@
 ``paths.oracle``) unless ``data/raw`` already holds a set generated with the same
 parameters, recorded in a stamp file next to it (``data/raw`` itself must hold
 exactly the eight CSV files, since data.dvc hashes the directory).
-``data.source=kaggle`` generates nothing and checks that the files are there.
+``data.source=kaggle`` generates nothing and checks that the files are there (and
+writes an oracle file with no rows: real data have no known probabilities).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def materialize(data: DictConfig, raw: Path, oracle: Path) -> None:
                 "'Home Credit Default Risk' files into it (or use data=synthetic)"
             )
         log.info("using the Kaggle files in %s", raw)
+        if not oracle.is_file():
+            # Real data have no true probabilities; the train stage declares the oracle
+            # file as an input, so it exists with its header and no rows ("unknown").
+            with atomic_file(oracle) as tmp:
+                tmp.write_text("SK_ID_CURR,probability\n")
         return
     if data.source != "synthetic":
         raise CreditScoringError(f"unknown data.source {data.source!r} (synthetic or kaggle)")

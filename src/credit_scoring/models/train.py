@@ -123,6 +123,8 @@ def _oracle_auc(path: Path, ids: pd.Series, y: np.ndarray) -> float | None:
     if not path.is_file():
         return None
     oracle = pd.read_csv(path).set_index("SK_ID_CURR")["probability"]
+    if oracle.empty:  # real data: the file exists (a declared input) but knows nothing
+        return None
     p = oracle.reindex(ids.to_numpy()).to_numpy(dtype=float)
     known = ~np.isnan(p)
     if known.sum() < len(p):
@@ -401,8 +403,11 @@ def _export(
     """Write the DVC outputs of ``models/NAME``: model dir, metrics, run record, test ids, plots."""
     with atomic_dir(out_dir / "model") as scratch:
         mlflow.artifacts.download_artifacts(artifact_uri=result.model_uri, dst_path=str(scratch))
+    # Run times stay in the MLflow run: metrics.json is a committed DVC metric, and a
+    # rerun on another machine (or a busier one) must leave it as it was.
+    scores = {k: v for k, v in result.metrics.items() if not k.endswith("_seconds")}
     with atomic_file(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
     with atomic_file(out_dir / "review.json") as tmp:
         tmp.write_text(json.dumps(result.review, indent=2, default=str) + "\n")
     with atomic_file(out_dir / "test_ids.csv") as tmp:
@@ -414,7 +419,7 @@ def _export(
         "model_name": result.model_name,
         "registered_name": result.registered_name,
         "test_ids": str(out_dir / "test_ids.csv"),
-        "metrics": result.metrics,
+        "metrics": scores,
         "data_version": tags["data_version"],
         "git_commit": tags["git_commit"],
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
