@@ -14,13 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 
 #: Small enough for CI, large enough that both models learn something.
 PIPELINE_CLIENTS = int(os.environ.get("CREDIT_SCORING_TEST_CLIENTS", "4000"))
@@ -77,3 +79,55 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline
     )
     yield repo
     shutil.rmtree(clone, ignore_errors=True)
+
+
+@contextmanager
+def serving_stack(
+    repo: PipelineRepo, extra: Mapping[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The real launcher serving the clone's champions and database on free loopback ports.
+
+    ``extra`` adds sections to the ``serve`` config (e.g. ``dashboard``); a callable
+    value is called with the API's URL first, for sections that point at the API.
+    Yields the API's URL, the clients table, the running stack, the model-server
+    ports and the clone's root; stops everything on exit.
+    """
+    from credit_scoring.api.launcher import ServingStack
+    from credit_scoring.publish import read_clients
+    from tests.unit.test_api_app import serve_config
+
+    root = repo.root
+    features = root / "data/features"
+    clients = read_clients(features / "train.parquet", features / "test.parquet")
+    database_url = f"sqlite:///{root / 'data/serving/clients.db'}"
+    ports = {"full": free_port(), "light": free_port()}
+    config = serve_config(database_url, ports)
+    config["model_servers"]["light"]["workers"] = 2  # as `make serve`: the multi-worker server
+    api_port = free_port()
+    url = f"http://127.0.0.1:{api_port}"
+    config["api"].update(
+        host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
+    )
+    config.update(startup_timeout=120, stop_timeout=10)
+    for name, section in (extra or {}).items():
+        config[name] = section(url) if callable(section) else section
+    running = ServingStack(config, repo.tracking_uri)
+    running.start()
+    try:
+        yield {
+            "url": url,
+            "clients": clients,
+            "stack": running,
+            "ports": ports,
+            "root": root,
+            "config": config,
+        }
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
+    """The stack serving the clone's champions; one per module, as a module may stop a server."""
+    with serving_stack(pipeline_repo) as running:
+        yield running

@@ -11,50 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.integration.conftest import PipelineRepo
-from tests.unit.test_api_app import VALID, serve_config
+from tests.unit.test_api_app import VALID
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def stack(pipeline_repo: PipelineRepo) -> Iterator[dict[str, Any]]:
-    """The stack serving the clone's registered champions and published database."""
-    from credit_scoring.api.launcher import ServingStack
-    from credit_scoring.publish import read_clients
-
-    root = pipeline_repo.root
-    features = root / "data/features"
-    clients = read_clients(features / "train.parquet", features / "test.parquet")
-    database_url = f"sqlite:///{root / 'data/serving/clients.db'}"
-    ports = {"full": free_port(), "light": free_port()}
-    config = serve_config(database_url, ports)
-    config["model_servers"]["light"]["workers"] = 2  # as `make serve`: the multi-worker server
-    api_port = free_port()
-    config["api"].update(
-        host="127.0.0.1", port=api_port, workers=2, threads=4, timeout=30, graceful_timeout=3
-    )
-    config.update(startup_timeout=120, stop_timeout=10)
-    running = ServingStack(config, pipeline_repo.tracking_uri)
-    running.start()
-    try:
-        yield {
-            "url": f"http://127.0.0.1:{api_port}",
-            "clients": clients,
-            "stack": running,
-            "ports": ports,
-            "root": root,
-        }
-    finally:
-        running.stop()
 
 
 def _get(stack: dict[str, Any], path: str, status: int = 200) -> Any:

@@ -1,4 +1,5 @@
-"""Start the serving stack: two ``mlflow models serve`` processes, then the API under gunicorn.
+"""Start the serving stack: two ``mlflow models serve`` processes, the API under gunicorn,
+then the dashboard (when the config has a ``dashboard`` section).
 
 Each child runs in its own process group so that stopping it reaches its workers
 too (uvicorn and gunicorn fork them), and so that Ctrl-C in the terminal reaches
@@ -24,6 +25,7 @@ import requests
 
 from credit_scoring.api.app import CONFIG_ENV
 from credit_scoring.api.settings import ApiSettings
+from credit_scoring.dashboard import server as dashboard
 from credit_scoring.errors import CreditScoringError
 
 log = logging.getLogger(__name__)
@@ -86,9 +88,13 @@ class ServingStack:
             str(api["graceful_timeout"]),
             "credit_scoring.api.app:app_from_env()",
         ]
+        if "dashboard" in self.config:
+            commands["dashboard"] = dashboard.command(self.config["dashboard"])
         return commands
 
     def _health_url(self, name: str) -> str:
+        if name == "dashboard":
+            return dashboard.health_url(self.config["dashboard"])
         if name == "api":
             return f"http://{self.config['api']['host']}:{self.config['api']['port']}/openapi.json"
         server = self.config["model_servers"][name]
@@ -118,6 +124,8 @@ class ServingStack:
         env[CONFIG_ENV] = json.dumps(dict(self.config))
         # `mlflow models serve` runs uvicorn, which reads its options from UVICORN_* variables.
         env["UVICORN_ACCESS_LOG"] = "true" if self.config["access_log"] else "false"
+        if "dashboard" in self.config:
+            env.update(dashboard.environment(self.config["dashboard"]))
         commands = self.commands()
         try:
             for name, command in commands.items():
@@ -126,7 +134,9 @@ class ServingStack:
                         self._wait_ready(model)
                 log.info("starting %s: %s", name, " ".join(command))
                 self.processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
-            self._wait_ready("api")
+            for name in ("api", "dashboard"):
+                if name in self.processes:
+                    self._wait_ready(name)
         except BaseException:
             self.stop()
             raise
@@ -165,6 +175,8 @@ def serve_forever(config: Mapping[str, Any], tracking_uri: str) -> int:
     stack = ServingStack(config, tracking_uri)
     try:
         stack.start()
+        if "dashboard" in config:
+            log.info("loan officer's dashboard: %s", dashboard.url(config["dashboard"]))
         log.info("serving; Ctrl-C stops everything")
         died = stack.wait()
         log.error("%s server exited; stopping the others", died)

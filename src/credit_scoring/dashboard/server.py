@@ -1,0 +1,56 @@
+"""How the dashboard is started as a server: the command line, its environment, its health URL.
+
+Declared here, once, so whatever supervises the serving processes starts the
+dashboard the same way. Streamlit reads the options it is given on the command
+line; the app reads its own settings from ``CONFIG_ENV``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from credit_scoring.dashboard.settings import CONFIG_ENV
+
+#: The Streamlit script.
+APP = Path(__file__).with_name("app.py")
+
+
+def command(cfg: Mapping[str, Any]) -> list[str]:
+    """``streamlit run`` for the ``serve.dashboard`` config: headless, no telemetry, no reload."""
+    streamlit = str(Path(sys.executable).with_name("streamlit"))
+    return [
+        streamlit,
+        "run",
+        str(APP),
+        "--server.address",
+        str(cfg["host"]),
+        "--server.port",
+        str(cfg["port"]),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+    ]
+
+
+def environment(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """The variables the dashboard process needs on top of the supervisor's own."""
+    return {CONFIG_ENV: json.dumps(dict(cfg))}
+
+
+def url(cfg: Mapping[str, Any]) -> str:
+    """Where a person opens the dashboard."""
+    return f"http://{cfg['host']}:{cfg['port']}"
+
+
+def health_url(cfg: Mapping[str, Any]) -> str:
+    """Streamlit's own health route: 200 ``ok`` once the server accepts sessions."""
+    return url(cfg) + "/_stcore/health"
