@@ -39,24 +39,25 @@ def _sidebar(api: ApiClient, settings: DashboardSettings) -> tuple[Labels, str]:
     )
     try:
         health = api.health()
-    except ApiError as exc:
-        st.sidebar.error(t("sidebar.api_down", url=api.base_url), icon="🔌")
-        st.sidebar.caption(str(exc))
+    except ApiError:
+        st.sidebar.error(t("sidebar.api_down", url=api.base_url), icon=":material/cloud_off:")
     else:
         if health.get("status") == "ok":
             versions = health.get("model_versions", {})
-            st.sidebar.success(t("sidebar.ok"), icon="✔")
+            st.sidebar.success(t("sidebar.ok"), icon=":material/check_circle:")
             st.sidebar.caption(
                 " · ".join(f"{t(f'model.{m}')} v{v}" for m, v in versions.items() if v)
             )
         else:
-            st.sidebar.warning(t("sidebar.degraded"), icon="⚠️")
+            st.sidebar.warning(t("sidebar.degraded"), icon=":material/warning:")
     return t, page
 
 
 def main() -> None:
     """Render one run of the page."""
-    st.set_page_config(page_title="Credit scoring", page_icon="🏦", layout="wide")
+    st.set_page_config(
+        page_title="Credit scoring", page_icon=":material/account_balance:", layout="wide"
+    )
     settings = load_settings()
     api = _client(settings)
     t, page = _sidebar(api, settings)

@@ -70,7 +70,7 @@ def client_page(api: ApiClient, settings: DashboardSettings, t: Labels) -> None:
         except ApiRefused as exc:
             if exc.status != 404:
                 raise
-            st.warning(t("client.unknown", id=client_id), icon="🔎")
+            st.warning(t("client.unknown", id=client_id), icon=":material/search_off:")
     if client is None:
         return
     _client_summary(client, t)
@@ -118,7 +118,7 @@ def _client_decision(
     try:
         answer = api.explain(int(client["client_id"]), model, settings.explain_top)
     except ServiceDown as exc:
-        st.error(explain_service_down(exc, t), icon="⚠️")
+        st.error(explain_service_down(exc, t), icon=":material/warning:")
         stored = client["scores"].get(model)
         if stored and stored.get("probability") is not None:
             threshold = _stored_threshold(api, model)
@@ -484,10 +484,10 @@ def service_page(api: ApiClient, settings: DashboardSettings, t: Labels) -> None
         health = api.health()
         checks = health.get("checks", {})
         if health.get("status") == "ok":
-            st.success(t("service.all_up"), icon="✔")
+            st.success(t("service.all_up"), icon=":material/check_circle:")
         else:
             down = [_component(name, t) for name, c in checks.items() if not c.get("ok")]
-            st.error(t("service.some_down", parts=", ".join(down)), icon="⚠️")
+            st.error(t("service.some_down", parts=", ".join(down)), icon=":material/warning:")
         rows = [
             {
                 t("service.component"): _component(name, t),

@@ -20,25 +20,25 @@ APP = Path(__file__).with_name("app.py")
 
 
 def command(cfg: Mapping[str, Any]) -> list[str]:
-    """``streamlit run`` for the ``serve.dashboard`` config: headless, no telemetry, no reload."""
+    """``streamlit run`` for the ``serve.dashboard`` config: headless, no telemetry, no reload.
+
+    ``cfg["streamlit"]`` adds Streamlit's own options (``theme.primaryColor``...).
+    """
     streamlit = str(Path(sys.executable).with_name("streamlit"))
-    return [
-        streamlit,
-        "run",
-        str(APP),
-        "--server.address",
-        str(cfg["host"]),
-        "--server.port",
-        str(cfg["port"]),
-        "--server.headless",
-        "true",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-        "--global.developmentMode",
-        "false",
-    ]
+    fixed = {
+        "server.address": cfg["host"],
+        "server.port": cfg["port"],
+        "server.headless": "true",
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": "false",
+        "global.developmentMode": "false",
+    }
+    options = {**fixed, **dict(cfg.get("streamlit") or {})}
+    line = [streamlit, "run", str(APP)]
+    for name, value in options.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        line += [f"--{name}", text]
+    return line
 
 
 def environment(cfg: Mapping[str, Any]) -> dict[str, str]:

@@ -29,9 +29,11 @@ def guarded(t: Labels, *, refused_as: str = "warning") -> Iterator[None]:
     try:
         yield
     except ApiUnreachable as exc:
-        st.error(t("error.api_unreachable", url=exc.url, detail=exc.detail), icon="🔌")
+        st.error(
+            t("error.api_unreachable", url=exc.url, detail=exc.detail), icon=":material/cloud_off:"
+        )
     except ServiceDown as exc:
-        st.error(explain_service_down(exc, t), icon="⚠️")
+        st.error(explain_service_down(exc, t), icon=":material/warning:")
     except ApiRefused as exc:
         show = st.warning if refused_as == "warning" else st.error
         show(t("error.refused", message=exc.message))
