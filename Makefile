@@ -16,7 +16,7 @@ N_CLIENTS ?=
 DATA_OVERRIDES := $(if $(DATA),data=$(DATA),) $(if $(N_CLIENTS),data.n_clients=$(N_CLIENTS),)
 PYTEST_ARGS ?=
 
-.PHONY: help install data pipeline run serve test test-fast lint format bench mlflow-ui clean
+.PHONY: help install system-deps data pipeline run serve test test-fast lint format bench mlflow-ui clean
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,20 @@ endif
 
 install: $(STAMP) ## Create .venv and install the project with its dev extra (idempotent)
 
+# Debian packages the slow tests and the servers use, as `check-path:package` pairs: a
+# package is installed (as root, with apt) only when its file is absent. Java runs Spark,
+# Chromium the browser tests, PostgreSQL the database tests.
+SYSTEM_DEPS ?= /usr/bin/java:openjdk-17-jre-headless /usr/bin/chromium:chromium \
+	/usr/bin/pg_ctlcluster:postgresql
+system-deps: ## Install the Debian packages the slow tests need (root, apt; only the missing ones)
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  test -e "$${dep%%:*}" || missing="$$missing $${dep#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make system-deps as root)"; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 data: $(STAMP) ## Materialize the configured raw data set in data/raw (synthetic by default)
 	$(PY) pipelines/generate.py $(DATA_OVERRIDES)
 	@# Put the data in DVC's cache: data.dvc stays as committed when the bytes match
@@ -50,7 +64,7 @@ run: pipeline ## make pipeline, then serve the models and the API until Ctrl-C
 serve: $(STAMP) ## Start both model servers and the API in the foreground (Ctrl-C stops all)
 	$(PY) pipelines/serve.py
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) system-deps ## Run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the fast tests only (no DVC, servers or full pipeline)

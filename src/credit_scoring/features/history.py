@@ -722,7 +722,9 @@ def _clients(engine: SqlEngine, key: str, queries: Mapping[str, _TableQuery]) ->
     """The sorted keys of every client having rows in a table the queries aggregate."""
     if not queries:
         return np.array([], dtype=np.int64)
-    union = "\nUNION\n".join(f"SELECT {key} FROM {table}" for table in queries)
+    # DISTINCT in every branch: a single table has no UNION to drop its repeated keys
+    # (a client's many bureau credits), and the keys index the result frame.
+    union = "\nUNION\n".join(f"SELECT DISTINCT {key} FROM {table}" for table in queries)
     return np.sort(engine.query(union).column(key).to_numpy())
 
 
