@@ -20,7 +20,13 @@ from werkzeug.serving import make_server
 
 from credit_scoring.api.launcher import ServingStack
 from credit_scoring.dashboard import server
-from credit_scoring.dashboard.client import ApiClient, ApiRefused, ApiUnreachable, ServiceDown
+from credit_scoring.dashboard.client import (
+    ApiClient,
+    ApiKeyRejected,
+    ApiRefused,
+    ApiUnreachable,
+    ServiceDown,
+)
 from credit_scoring.dashboard.figures import (
     percentile_in_histogram,
     score_threshold,
@@ -184,6 +190,13 @@ def fake_api() -> Iterator[str]:
     def health():  # type: ignore[no-untyped-def]
         return jsonify({"status": "unavailable", "checks": {}}), 503
 
+    @app.get("/secret")
+    def secret():  # type: ignore[no-untyped-def]
+        message = "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        return jsonify(
+            {"error": {"status": 401, "field": "Authorization", "message": message}}
+        ), 401
+
     @app.get("/html")
     def html():  # type: ignore[no-untyped-def]
         return "<h1>proxy error</h1>", 502
@@ -219,6 +232,9 @@ def test_the_client_turns_every_failure_into_a_typed_error(fake_api: str) -> Non
     with pytest.raises(ApiUnreachable, match="without a JSON body"):
         api.get("/html")
     assert api.optional("/monitoring/summary") is None
+    with pytest.raises(ApiKeyRejected) as rejected:
+        api.get("/secret")
+    assert rejected.value.key_env == "CREDIT_SCORING_API_KEY"
     with pytest.raises(ApiUnreachable, match="ConnectionError"):
         _client(f"http://127.0.0.1:{free_port()}").health()
 

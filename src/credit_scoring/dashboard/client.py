@@ -51,12 +51,21 @@ class ApiRefused(ApiError):
         super().__init__(message)
 
 
+class ApiKeyRejected(ApiRefused):
+    """401/403: the key is missing, unknown or lacks the scope; ``key_env`` is where it is read."""
+
+    def __init__(self, status: int, message: str, key_env: str | None) -> None:
+        super().__init__(status, "Authorization", "unauthorized", message)
+        self.key_env = key_env
+
+
 class ApiClient:
     """A pooled session on the API, with the optional key sent on every call."""
 
     def __init__(self, settings: DashboardSettings) -> None:
         self.base_url = settings.api_url.rstrip("/")
         self._timeout = settings.timeout
+        self._key_env = settings.api_key_env
         self._session = requests.Session()
         if settings.api_key:
             # Both spellings the API accepts; an API without keys ignores them.
@@ -95,6 +104,8 @@ class ApiClient:
         message = str(error.get("message") or f"HTTP {response.status_code}")
         if response.status_code == 503:
             raise ServiceDown(error.get("server"), message)
+        if response.status_code in (401, 403):
+            raise ApiKeyRejected(response.status_code, message, self._key_env)
         raise ApiRefused(
             response.status_code, error.get("field"), str(error.get("reason", "")), message
         )

@@ -75,7 +75,8 @@ def client_page(api: ApiClient, settings: DashboardSettings, t: Labels) -> None:
         return
     _client_summary(client, t)
     st.subheader(t("client.decision", model=t(f"model.{model}_long")))
-    _client_decision(api, settings, t, client, model)
+    with guarded(t):
+        _client_decision(api, settings, t, client, model)
     st.subheader(t("compare.title"))
     with guarded(t):
         _model_comparison(api.compare_models(client_id), t)
@@ -128,9 +129,6 @@ def _client_decision(
                     t,
                     caption=t("decision.precomputed"),
                 )
-        return
-    except ApiRefused as exc:
-        st.warning(t("error.refused", message=exc.message))
         return
     card, why = st.columns([3, 2])
     with card:
@@ -522,11 +520,15 @@ def service_page(api: ApiClient, settings: DashboardSettings, t: Labels) -> None
         )
     st.subheader(t("service.monitoring"))
     with guarded(t):
-        summary = api.optional("/monitoring/summary")
-        if summary is None:
-            st.info(t("service.no_monitoring"))
+        try:
+            summary = api.optional("/monitoring/summary")
+        except ServiceDown as exc:  # e.g. the prediction log is switched off
+            st.info(t("service.monitoring_off", message=exc.message))
         else:
-            _monitoring(summary, t)
+            if summary is None:
+                st.info(t("service.no_monitoring"))
+            else:
+                _monitoring(summary, t)
     st.caption(t("service.api", url=settings.api_url))
 
 
@@ -537,17 +539,32 @@ def _component(name: str, t: Labels) -> str:
 
 
 def _monitoring(summary: dict[str, Any], t: Labels) -> None:
-    """The monitoring summary's headline figures, and the rest as it came."""
-    cols = st.columns(3)
-    if summary.get("refusal_rate") is not None:
-        cols[0].metric(t("service.refusal_rate"), t.percent(100 * float(summary["refusal_rate"])))
-    psi = summary.get("psi")
+    """The monitoring summary's headline figures, per model, and the rest as it came."""
+    cols = st.columns(4)
+    cols[0].metric(t("service.scored"), t.number(summary.get("count")))
+    rate = summary.get("refusal_rate")
+    cols[1].metric(t("service.refusal_rate"), t.percent(None if rate is None else 100 * rate))
+    psi = summary.get("score_psi", summary.get("psi"))
     if isinstance(psi, int | float):
-        cols[1].metric("PSI", t.number(float(psi), 3))
-    if summary.get("alert") is not None:
-        alert = bool(summary["alert"])
-        cols[2].metric(
-            t("service.alert"), ("⚠ " + t("service.alert_on")) if alert else t("service.alert_off")
-        )
+        cols[2].metric(t("service.psi"), t.number(float(psi), 3))
+    if summary.get("first") or summary.get("last"):
+        period = f"{str(summary.get('first') or '…')[:16]} → {str(summary.get('last') or '…')[:16]}"
+        cols[3].metric(t("service.period"), period)
+    models = summary.get("models") or {}
+    if models:
+        rows = []
+        for name, entry in models.items():
+            latency = entry.get("latency_ms") or {}
+            rate = entry.get("refusal_rate")
+            rows.append(
+                {
+                    t("service.model"): t(f"model.{name}_long") if name in MODELS else name,
+                    t("service.scored"): t.number(entry.get("count")),
+                    t("service.refusal_rate"): t.percent(None if rate is None else 100 * rate),
+                    t("service.latency"): f"{t.number(latency.get('p50'), 1)} / "
+                    f"{t.number(latency.get('p95'), 1)} ms",
+                }
+            )
+        st.table(pd.DataFrame(rows))
     with st.expander(t("service.monitoring_details")):
         st.json(summary)

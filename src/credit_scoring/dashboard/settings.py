@@ -28,6 +28,7 @@ class DashboardSettings:
     api_url: str
     timeout: float
     api_key: str | None
+    api_key_env: str | None
     language: str
     languages: tuple[str, ...]
     explain_top: int
@@ -47,6 +48,7 @@ class DashboardSettings:
             api_url=str(cfg["api_url"]),
             timeout=float(cfg["timeout"]),
             api_key=(environ.get(str(key_env)) or None) if key_env else None,
+            api_key_env=str(key_env) if key_env else None,
             language=str(cfg["language"]),
             languages=tuple(str(x) for x in cfg["languages"]),
             explain_top=int(cfg["explain_top"]),

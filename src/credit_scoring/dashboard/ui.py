@@ -8,7 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from credit_scoring.dashboard.client import ApiRefused, ApiUnreachable, ServiceDown
+from credit_scoring.dashboard.client import (
+    ApiKeyRejected,
+    ApiRefused,
+    ApiUnreachable,
+    ServiceDown,
+)
 from credit_scoring.dashboard.figures import GRANTED, gauge_chart, score_threshold
 from credit_scoring.dashboard.i18n import Labels
 
@@ -34,9 +39,14 @@ def guarded(t: Labels, *, refused_as: str = "warning") -> Iterator[None]:
         )
     except ServiceDown as exc:
         st.error(explain_service_down(exc, t), icon=":material/warning:")
+    except ApiKeyRejected as exc:
+        st.error(t("error.unauthorized", message=exc.message, env=exc.key_env or "—"))
     except ApiRefused as exc:
-        show = st.warning if refused_as == "warning" else st.error
-        show(t("error.refused", message=exc.message))
+        if exc.status == 429:
+            st.warning(t("error.rate_limited"))
+        else:
+            show = st.warning if refused_as == "warning" else st.error
+            show(t("error.refused", message=exc.message))
 
 
 def decision_card(answer: Mapping[str, Any], t: Labels, *, caption: str | None = None) -> None:
