@@ -71,40 +71,48 @@ def histogram_frame(histogram: Mapping[str, Any], population: str) -> pd.DataFra
 
 
 def population_chart(
-    bars: pd.DataFrame, value: float, *, title: str, axis: str, share: str, marker: str
-) -> alt.LayerChart:
-    """Histograms of one amount (one facet per population) with the client's value marked.
+    bars: Mapping[str, pd.DataFrame],
+    value: float,
+    *,
+    title: str,
+    axis: str,
+    share: str,
+    marker: str,
+) -> alt.VConcatChart:
+    """One histogram per population (shares, so they read on the same scale), value marked.
 
-    Shares rather than counts, so that "all clients" and "repaid clients" read on
-    the same scale; the client's value is a labelled rule, not a colour.
+    The client's value is a labelled dashed rule on each, not a colour; the x axes
+    are shared so that the two populations line up.
     """
-    base = alt.Chart(bars).encode(
-        x=alt.X("start:Q", title=axis, axis=alt.Axis(format="~s")),
-        x2="end:Q",
-        y=alt.Y("share:Q", title=share),
-        tooltip=[
-            alt.Tooltip("start:Q", format=",.0f"),
-            alt.Tooltip("end:Q", format=",.0f"),
-            alt.Tooltip("count:Q", format=","),
-            alt.Tooltip("share:Q", format=".1f"),
-        ],
-    )
-    hist = base.mark_bar(opacity=0.55, color="#7a8ca3", stroke="white", strokeWidth=0.3)
-    rule = (
-        alt.Chart(pd.DataFrame({"value": [value], "label": [marker]}))
-        .mark_rule(color="#111", strokeWidth=2, strokeDash=[4, 2])
-        .encode(x="value:Q")
-    )
-    label = (
-        alt.Chart(pd.DataFrame({"value": [value], "label": [marker]}))
-        .mark_text(align="left", dx=4, dy=-6, fontWeight="bold", color="#111")
-        .encode(x="value:Q", y=alt.value(8), text="label:N")
-    )
+    panels = []
+    for population, frame in bars.items():
+        base = alt.Chart(frame).encode(
+            x=alt.X("start:Q", title=axis, axis=alt.Axis(format="~s")),
+            x2="end:Q",
+            y=alt.Y("share:Q", title=share),
+            y2=alt.datum(0),
+            tooltip=[
+                alt.Tooltip("start:Q", format=",.0f"),
+                alt.Tooltip("end:Q", format=",.0f"),
+                alt.Tooltip("count:Q", format=","),
+                alt.Tooltip("share:Q", format=".1f"),
+            ],
+        )
+        hist = base.mark_bar(color="#8fa3b8", stroke="white", strokeWidth=0.3)
+        here = alt.Chart(pd.DataFrame({"value": [value], "label": [marker]}))
+        rule = here.mark_rule(color="#111", strokeWidth=2, strokeDash=[4, 2]).encode(x="value:Q")
+        label = here.mark_text(align="left", dx=4, y=6, fontWeight="bold", color="#111").encode(
+            x="value:Q", text="label:N"
+        )
+        panels.append(
+            alt.layer(hist, rule, label).properties(
+                height=130, title=alt.TitleParams(population, fontSize=12, anchor="start")
+            )
+        )
     return (
-        alt.layer(hist, rule, label)
-        .properties(height=170, title=title)
-        .facet(row=alt.Row("population:N", title=None, header=alt.Header(labelFontWeight="bold")))
-        .resolve_scale(y="independent")
+        alt.vconcat(*panels)
+        .resolve_scale(x="shared")
+        .properties(title=alt.TitleParams(title, fontSize=14, anchor="start"))
     )
 
 
@@ -189,11 +197,11 @@ def waterfall_chart(
         .mark_rule(strokeDash=[3, 3], color="#555")
         .encode(x="base:Q")
     )
-    return alt.layer(bars, text, base).properties(height=max(120, 24 * len(steps)), title=title)
+    return alt.layer(bars, text, base).properties(height=alt.Step(26), title=title)
 
 
 def gauge_chart(
-    score: float, threshold_score: float, *, labels: Mapping[str, str]
+    score: float, threshold_score: float, *, labels: Mapping[str, str], shown: str | None = None
 ) -> alt.LayerChart:
     """The 0-100 score on a band split at the threshold, each zone named in words."""
     zones = pd.DataFrame(
@@ -222,10 +230,10 @@ def gauge_chart(
     )
     names = (
         alt.Chart(zones)
-        .mark_text(dy=-22, fontSize=11, color="#333")
+        .mark_text(fontSize=12, fontWeight="bold", color="#333")
         .encode(x="mid:Q", text="zone:N")
     )
-    marker = pd.DataFrame({"score": [score], "label": [f"{score:.1f}"]})
+    marker = pd.DataFrame({"score": [score], "label": [shown or f"{score:.1f}"]})
     tick = alt.Chart(marker).mark_tick(thickness=4, size=34, color="#111").encode(x="score:Q")
     value = (
         alt.Chart(marker)

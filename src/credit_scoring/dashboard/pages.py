@@ -24,7 +24,7 @@ from credit_scoring.dashboard.figures import (
 )
 from credit_scoring.dashboard.i18n import Labels
 from credit_scoring.dashboard.settings import DashboardSettings
-from credit_scoring.dashboard.ui import decision_card, explain_service_down, guarded, reasons
+from credit_scoring.dashboard.ui import decision_card, explain_service_down, guarded
 
 #: The amounts placed on the population's histograms and moved by the what-if.
 AMOUNTS = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY")
@@ -128,13 +128,10 @@ def _client_decision(
                     {**stored, "model": model, "threshold": threshold},
                     t,
                     caption=t("decision.precomputed"),
+                    explain=False,
                 )
         return
-    card, why = st.columns([3, 2])
-    with card:
-        decision_card(answer, t)
-    with why:
-        reasons(answer, t)
+    decision_card(answer, t)
     contributions = answer.get("contributions") or []
     if contributions:
         steps = waterfall_frame(answer["base_value"], contributions, t.feature)
@@ -201,10 +198,10 @@ def _population(
                 pop: _distribution(api, feature, pop, settings.histogram_bins)
                 for pop in ("all", "repaid")
             }
-            frames = [histogram_frame(hists[p], t(f"population.{p}")) for p in hists]
+            frames = {t(f"population.{p}"): histogram_frame(hists[p], p) for p in hists}
             st.altair_chart(
                 population_chart(
-                    pd.concat(frames, ignore_index=True),
+                    frames,
                     value,
                     title=t(f"field.{feature}"),
                     axis=t("chart.amount_axis"),
@@ -375,11 +372,7 @@ def applicant_page(api: ApiClient, settings: DashboardSettings, t: Labels) -> No
             st.warning(warning)
         light = answer["scores"]["light"]
         st.subheader(t("applicant.result"))
-        card, why = st.columns([3, 2])
-        with card:
-            decision_card(light, t)
-        with why:
-            reasons(light, t)
+        decision_card(light, t)
         if "full" in answer["scores"]:
             full = answer["scores"]["full"]
             st.markdown(

@@ -49,51 +49,61 @@ def guarded(t: Labels, *, refused_as: str = "warning") -> Iterator[None]:
             show(t("error.refused", message=exc.message))
 
 
-def decision_card(answer: Mapping[str, Any], t: Labels, *, caption: str | None = None) -> None:
-    """Decision (word, symbol and colour), score, probability, threshold, points, version."""
+def decision_card(
+    answer: Mapping[str, Any], t: Labels, *, caption: str | None = None, explain: bool = True
+) -> None:
+    """Decision (word, symbol and colour), the figures behind it, the gauge and the reasons."""
     decision = str(answer["decision"])
     word = t(f"decision.{decision}")
-    banner = f"### {DECISION_SYMBOLS.get(decision, '?')} {t('decision.title')} : {word}"
-    if t.language == "en":
-        banner = banner.replace(" :", ":")
+    separator = " :" if t.language == "fr" else ":"
+    banner = f"### {DECISION_SYMBOLS.get(decision, '?')} {t('decision.title')}{separator} {word}"
     (st.success if decision == GRANTED else st.error)(banner)
     probability = float(answer["probability"])
     threshold = float(answer["threshold"])
-    cols = st.columns(5 if answer.get("points") is not None else 4)
-    cols[0].metric(t("metric.score"), f"{t.number(float(answer['score']), 1)} / 100")
-    cols[1].metric(t("metric.probability"), t.percent(100 * probability))
-    cols[2].metric(
-        t("metric.threshold"),
-        t.percent(100 * threshold),
-        help=t("metric.threshold_help", score=t.number(score_threshold(threshold), 1)),
-    )
-    version = answer.get("model_version")
-    model = t(f"model.{answer['model']}") if answer.get("model") else ""
-    cols[3].metric(t("metric.model"), f"{model} v{version}" if version else model)
+    figures = [
+        (t("metric.score"), t.number(float(answer["score"]), 1), t("metric.score_help")),
+        (t("metric.probability"), t.percent(100 * probability), None),
+        (
+            t("metric.threshold"),
+            t.percent(100 * threshold),
+            t("metric.threshold_help", score=t.number(score_threshold(threshold), 1)),
+        ),
+    ]
     if answer.get("points") is not None:
         grade = answer.get("grade")
         points = t.number(float(answer["points"]))
-        cols[4].metric(t("metric.points"), f"{points} · {grade}" if grade else points)
-    st.altair_chart(
-        gauge_chart(
-            float(answer["score"]),
-            score_threshold(threshold),
-            labels={
-                GRANTED: t("decision.granted"),
-                "refused": t("decision.refused"),
-                "axis": t("chart.score_axis"),
-            },
-        ),
-        width="stretch",
-    )
-    st.caption(
-        caption
-        or t(
-            "decision.rule",
-            threshold=t.percent(100 * threshold),
-            score=t.number(score_threshold(threshold), 1),
+        figures.append((t("metric.points"), f"{points} · {grade}" if grade else points, None))
+    version = answer.get("model_version")
+    registered = answer.get("registered_name") or ""
+    figures.append((t("metric.model"), f"v{version}" if version else "—", registered or None))
+    for col, (label, value, help_text) in zip(st.columns(len(figures)), figures, strict=True):
+        col.metric(label, value, help=help_text)
+    gauge, why = st.columns([3, 2]) if explain else (st.container(), None)
+    with gauge:
+        st.altair_chart(
+            gauge_chart(
+                float(answer["score"]),
+                score_threshold(threshold),
+                labels={
+                    GRANTED: t("decision.granted"),
+                    "refused": t("decision.refused"),
+                    "axis": t("chart.score_axis"),
+                },
+                shown=t.number(float(answer["score"]), 1),
+            ),
+            width="stretch",
         )
-    )
+        st.caption(
+            caption
+            or t(
+                "decision.rule",
+                threshold=t.percent(100 * threshold),
+                score=t.number(score_threshold(threshold), 1),
+            )
+        )
+    if why is not None:
+        with why:
+            reasons(answer, t)
 
 
 def reasons(answer: Mapping[str, Any], t: Labels, *, limit: int = 3) -> None:
@@ -107,9 +117,8 @@ def reasons(answer: Mapping[str, Any], t: Labels, *, limit: int = 3) -> None:
     st.markdown(f"**{t('reasons.title')}**")
     if given:
         for reason in given:
-            arrow = _arrow(float(reason.get("contribution") or 0.0), t)
             text = reason.get("text") or t.feature(str(reason.get("field", "")))
-            st.markdown(f"- {arrow} {text}")
+            st.markdown(f"- {_arrow(float(reason.get('contribution') or 0.0), t, str(text))}")
         return
     contributions = answer.get("contributions") or []
     if not contributions:
@@ -118,15 +127,18 @@ def reasons(answer: Mapping[str, Any], t: Labels, *, limit: int = 3) -> None:
     ups = [c for c in contributions if float(c["contribution"]) > 0][:limit]
     downs = [c for c in contributions if float(c["contribution"]) < 0][:limit]
     for item in ups + downs:
-        arrow = _arrow(float(item["contribution"]), t)
         value = item.get("value")
-        shown = "" if value is None else f" ({_value(value, t)})"
-        st.markdown(f"- {arrow} {t.feature(str(item['feature']))}{shown}")
+        shown = "" if value is None else f" = {_value(value, t)}"
+        name = f"{t.feature(str(item['feature']))}{shown}"
+        st.markdown(f"- {_arrow(float(item['contribution']), t, name)}")
     st.caption(t("reasons.from_contributions"))
 
 
-def _arrow(contribution: float, t: Labels) -> str:
-    return f"▲ {t('reasons.raises')}" if contribution > 0 else f"▼ {t('reasons.lowers')}"
+def _arrow(contribution: float, t: Labels, what: str) -> str:
+    # The direction in a symbol and in words, the reason in bold.
+    if contribution > 0:
+        return f"▲ **{what}** — {t('reasons.raises')}"
+    return f"▼ **{what}** — {t('reasons.lowers')}"
 
 
 def _value(value: Any, t: Labels) -> str:
