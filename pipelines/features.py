@@ -1,12 +1,12 @@
-"""DVC stage ``features``: raw files -> train/test feature tables and the 795-column matrix.
+"""DVC stage ``features``: ingested tables -> train/test feature tables and the 795-column matrix.
 
-    python pipelines/features.py                          # paths.raw -> paths.features
-    python pipelines/features.py data=kaggle features.engine.threads=4
+    python pipelines/features.py                          # paths.ingested -> paths.features
+    python pipelines/features.py features.engine.threads=4
 
-Reads ``cfg.paths.raw``, writes ``cfg.paths.features`` (see
-:func:`credit_scoring.features.build.build_features`): the history spec is
-``cfg.features.history``, the SQL engine ``cfg.features.engine``, validation
-strictness ``cfg.data.strict``.
+Reads the ingest stage's ``cfg.paths.ingested`` (validated Parquet), writes
+``cfg.paths.features`` (see :func:`credit_scoring.features.build.build_features`):
+the history spec is ``cfg.features.history``, the SQL engine ``cfg.features.engine``.
+Validation (and ``data.strict``) is the ingest stage's business.
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ def main(cfg: DictConfig) -> None:
     engine = open_engine(options.pop("name"), **options)
     try:
         build_features(
-            cfg.paths.raw,
+            cfg.paths.ingested,
             cfg.paths.features,
             spec=load_spec(cfg.features.history),
             engine=engine,
-            strict=bool(cfg.data.strict),
             chunk_rows=int(cfg.features.build.chunk_rows),
         )
     except CreditScoringError as exc:  # bad data: one readable message, not a traceback

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,15 +38,13 @@ from credit_scoring.api.tables import (
     define_tables,
     input_column_name,
 )
+from credit_scoring.contracts import model_io
 from credit_scoring.data.schema import DAYS_SENTINEL, SENTINEL_COLUMNS
 from credit_scoring.errors import SchemaError
 from credit_scoring.io import atomic_file
-from credit_scoring.models.pyfunc import HISTORY_COLUMN, history_json
+from credit_scoring.models.pyfunc import Predictor, batch_predictor
 
 log = logging.getLogger(__name__)
-
-#: A batch predictor: raw-field DataFrame in, the contract's output DataFrame out.
-Predictor = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -106,21 +104,16 @@ class PublishSettings:
         )
 
 
-_MLFLOW_KINDS = {
-    "boolean": "bool",
-    "integer": "int",
-    "long": "int",
-    "float": "float",
-    "double": "float",
-    "string": "str",
-}
-
-
 def input_columns(schema: Schema) -> tuple[InputColumn, ...]:
-    """The input columns an MLflow column-based schema declares, in its order."""
+    """The record fields a model's signature declares, in its order, with their stored kind.
+
+    The history aggregate columns are left out: a stored client's history is its
+    ``HISTORY`` record (see ``credit_scoring.contracts.model_io``).
+    """
     return tuple(
-        InputColumn(spec.name, _MLFLOW_KINDS.get(spec.type.name, "str"), bool(spec.required))
+        InputColumn(spec.name, model_io.declared_kind(spec.name), bool(spec.required))
         for spec in schema.inputs
+        if spec.name not in model_io.HISTORY_FEATURES
     )
 
 
@@ -159,7 +152,7 @@ def load_champion(name: str, registered_name: str, alias: str) -> Champion:
         trained_at=trained_at,
     )
     log.info("loaded %s version %s (run %s)", uri, record.version, record.run_id)
-    return Champion(record, inputs, model.predict)
+    return Champion(record, inputs, batch_predictor(model))
 
 
 def read_clients(train_path: Path | str, test_path: Path | str) -> pd.DataFrame:
@@ -181,16 +174,16 @@ def read_clients(train_path: Path | str, test_path: Path | str) -> pd.DataFrame:
 
 
 def model_frame(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str) -> pd.DataFrame:
-    """The columns a model's signature names, from the clients frame, in order and kind.
+    """A model's stored inputs: its record fields from the clients frame, in signature order.
 
-    The full model carries the history aggregates in one JSON column (see
-    ``credit_scoring.models.pyfunc``); it is built here from the feature data's
-    aggregate columns with the model's own helper. A required column the data
-    lacks is a schema error; a missing optional one is sent as null, which the
-    contract says the model accepts.
+    The full model's history is stored as its ``HISTORY`` record, built from the feature
+    data's aggregate columns by the contract's helper. A required column the data lacks
+    is a schema error; a missing optional one is stored as null, which the contract
+    says the model accepts.
     """
-    if any(c.name == HISTORY_COLUMN for c in inputs) and HISTORY_COLUMN not in clients.columns:
-        clients = clients.assign(**{HISTORY_COLUMN: history_json(clients)})
+    names = [c.name for c in inputs]
+    if model_io.HISTORY_COLUMN in names and model_io.HISTORY_COLUMN not in clients.columns:
+        clients = clients.assign(**{model_io.HISTORY_COLUMN: model_io.history_json(clients)})
     missing = [c.name for c in inputs if c.name not in clients.columns]
     required = [c.name for c in inputs if c.required and c.name in missing]
     if required:
@@ -200,15 +193,7 @@ def model_frame(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str
         )
     if missing:
         log.warning("%s model: %d optional inputs absent from the data", model, len(missing))
-    frame = clients.reindex(columns=[c.name for c in inputs])
-    # MLflow refuses int64 for a double column ("cannot safely convert"): cast to the
-    # signature's kinds, keeping missing values missing.
-    for col in inputs:
-        if col.kind == "float":
-            frame[col.name] = pd.to_numeric(frame[col.name]).astype("float64")
-        elif col.kind == "str":
-            frame[col.name] = frame[col.name].astype(object).where(frame[col.name].notna(), None)
-    return frame
+    return clients.reindex(columns=names)
 
 
 def predict_in_batches(
@@ -398,12 +383,7 @@ def publish(
     if missing:
         raise SchemaError("client field absent from the feature data", column=missing[0])
     predictions = {
-        model: predict_in_batches(
-            champion.predict,
-            model_frame(clients, champion.inputs, model),
-            settings.batch_size,
-            model,
-        )
+        model: predict_in_batches(champion.predict, clients, settings.batch_size, model)
         for model, champion in champions.items()
     }
     publish_id = uuid.uuid4().hex[:12]

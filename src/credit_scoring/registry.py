@@ -30,13 +30,12 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.pyfunc import PyFuncModel
-from mlflow.types import DataType
 from sklearn.metrics import roc_auc_score
 
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.io import atomic_file
 from credit_scoring.models.monotonic import Direction, MonotonicityReport, check_monotone
-from credit_scoring.models.pyfunc import HISTORY_COLUMN, history_json
+from credit_scoring.models.pyfunc import batch_predictor
 
 log = logging.getLogger(__name__)
 
@@ -289,34 +288,9 @@ def promote(client: MlflowClient, name: str, version: str) -> None:
     log.info("%s: version %s is now %s", name, version, CHAMPION)
 
 
-def model_input(model: PyFuncModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns ``model``'s signature names, taken from a ``train.parquet`` slice.
-
-    The full model carries the history aggregates in one JSON column (see
-    credit_scoring.models.pyfunc); it is built here from the aggregate columns.
-    Integer columns (DAYS_BIRTH, CNT_CHILDREN) are cast to the declared double:
-    MLflow refuses int64 -> float64 as an "unsafe" conversion.
-    """
-    schema = model.metadata.get_input_schema()
-    if schema is None:
-        raise RegistryError("the model has no input signature; it cannot be scored safely")
-    if HISTORY_COLUMN in schema.input_names() and HISTORY_COLUMN not in frame.columns:
-        frame = frame.assign(**{HISTORY_COLUMN: history_json(frame)})
-    required = schema.required_input_names()
-    missing = [n for n in required if n not in frame.columns]
-    if missing:
-        raise RegistryError(f"the data lacks the model's required inputs {missing}")
-    columns = {}
-    for spec in schema.inputs:
-        if spec.name in frame.columns:
-            values = frame[spec.name]
-            columns[spec.name] = values.astype(float) if spec.type == DataType.double else values
-    return pd.DataFrame(columns, index=frame.index)
-
-
 def score_auc(model: PyFuncModel, rows: pd.DataFrame) -> float:
     """ROC AUC of ``model``'s probabilities on ``rows`` (which hold TARGET)."""
-    predictions = model.predict(model_input(model, rows))
+    predictions = batch_predictor(model)(rows)
     return float(roc_auc_score(rows["TARGET"], predictions["probability"]))
 
 
@@ -349,9 +323,8 @@ def check_monotonicity(
 ) -> list[MonotonicityReport]:
     """Run each check whose feature the model takes; others do not apply to this model."""
     fields = set(model.metadata.get_input_schema().input_names())
-    frame = model_input(model, rows)
     return [
-        check_monotone(model, frame, c.feature, c.direction, c.grid)
+        check_monotone(model, rows, c.feature, c.direction, c.grid)
         for c in checks
         if c.feature in fields
     ]

@@ -89,8 +89,6 @@ def test_champion_scores_raw_rows_including_only_the_mandatory_amounts(
     model = mlflow.pyfunc.load_model(f"models:/{NAMES['light']}@champion")
     train = pd.read_parquet(pipeline_repo.root / "data/features/train.parquet")
     rows = train[list(LIGHT_FIELDS)].head(50)
-    # MLflow refuses int64 for a double column: integers arrive as floats, as over HTTP JSON.
-    rows = rows.astype({c: "float64" for c in rows.select_dtypes("integer").columns})
     mandatory_only = rows[list(MANDATORY_FIELDS)].head(1)
     for frame in (rows, mandatory_only):
         out = model.predict(frame)

@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from credit_scoring.models.monotonic import check_monotone
-from credit_scoring.models.pyfunc import HISTORY_COLUMN, history_json
 from tests.conftest import REPO_ROOT
 from tests.unit._models_data import tiny_training_frame
 
@@ -124,10 +123,9 @@ def test_train_stage_logs_and_exports_a_servable_model(name: str, workdir: Path)
         assert len(predictions) == len(frame)
         assert predictions["probability"].between(0, 1).all()
         assert (predictions["model_version"] == record["run_id"]).all()
-    # The gate's check runs on the loaded model, stored rows as they are (int columns).
+    # The gate's check runs on the loaded model, stored rows as they are (int columns,
+    # history as aggregate columns).
     rows = pd.read_parquet(workdir / "features" / "train.parquet").head(30)
-    if HISTORY_COLUMN in model.metadata.get_input_schema().input_names():
-        rows = rows.assign(**{HISTORY_COLUMN: history_json(rows)})
     report = check_monotone(model, rows, "AMT_INCOME_TOTAL", -1, np.geomspace(1e3, 1e9, 12))
     assert report.ok, str(report)
 

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from credit_scoring.contracts.model_io import HISTORY_FEATURES, input_fields
 from credit_scoring.data.schema import DAYS_SENTINEL, TABLES
 from credit_scoring.models.pipeline import build_classifier, build_pipeline, resolve_features
-from credit_scoring.models.pyfunc import HISTORY_FEATURES, CreditScoringModel, input_fields
+from credit_scoring.models.pyfunc import CreditScoringModel
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from credit_scoring.api.db import ClientsDatabase, DatabaseUnavailable, PopulationIndex
+from credit_scoring.contracts.model_io import HISTORY_FEATURES, input_fields, model_signature
 from credit_scoring.data.schema import LIGHT_FIELDS, TABLES
 from credit_scoring.errors import SchemaError
-from credit_scoring.models.pyfunc import HISTORY_FEATURES, input_fields, model_signature
 from credit_scoring.publish import (
     Champion,
     ModelRecord,

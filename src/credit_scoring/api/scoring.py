@@ -3,8 +3,7 @@
 A request carries the required columns (null when unknown) and the optional ones
 that have a value: the contract accepts any optional field missing, and leaving
 out a client's empty fields keeps the payload (and MLflow's schema enforcement) small.
-Values are cast to the kinds the model's signature declares, because MLflow
-refuses e.g. ``2.0`` for a ``long`` column.
+Values go as they are: the model converts them itself (``credit_scoring.contracts.model_io``).
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ from credit_scoring.api.model_client import ModelServers
 from credit_scoring.api.tables import PREDICTION_FIELDS
 from credit_scoring.api.validation import ApiError
 
-_CASTS = {"int": int, "float": float, "str": str, "bool": bool}
-
 
 def _request_row(
     columns: list[dict[str, Any]], values: Mapping[str, Any]
 ) -> tuple[list[str], list[Any]]:
+    """The column names and values of one request: the required ones, and the others set."""
     names: list[str] = []
     row: list[Any] = []
     for col in columns:
@@ -30,7 +28,7 @@ def _request_row(
         if value is None and not col["required"]:
             continue
         names.append(col["column_name"])
-        row.append(None if value is None else _CASTS.get(col["kind"], str)(value))
+        row.append(value)
     return names, row
 
 

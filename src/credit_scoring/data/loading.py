@@ -1,11 +1,13 @@
 """Reading and validating the Home Credit CSV files: the one loader every stage uses.
 
-Each file is parsed by ``pyarrow.csv`` with the column types declared in
-:data:`credit_scoring.data.schema.TABLES` (``int`` -> int64, ``float`` -> float64,
-``str`` -> string), never inferred, so a file always yields the same Arrow schema
-whatever its content, and later stages can hand the tables to DuckDB zero-copy
-or call ``.to_pandas()``. Every check is vectorised; the only Python loops over
-rows run on the error path, to point at the exact line of a malformed record.
+Each file is parsed by DuckDB's CSV reader (all cores) with the column types
+declared in :data:`credit_scoring.data.schema.TABLES` (``int`` -> int64, ``float``
+-> float64, ``str`` -> string), never inferred, so a file always yields the same
+Arrow schema whatever its content. The reader runs with ``store_rejects``: every
+value it cannot convert and every record of the wrong width is recorded by the
+engine with its line and column, so the errors are located without re-reading the
+file or reading an error text. Every other check is vectorised over the parsed
+columns (Arrow compute); the only Python loops over rows run on the error path.
 
 The checks are declared here, once, from the facts of the schema module:
 
@@ -26,17 +28,16 @@ numbers it (the header is line 1), column and key. Nothing is ever written.
 from __future__ import annotations
 
 import csv
-import functools
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from tqdm import tqdm
 
 from credit_scoring.data.schema import DAYS_SENTINEL, SENTINEL_COLUMNS, TABLES, Column, TableSchema
@@ -62,19 +63,13 @@ _APPLICATION = ("application_train", "application_test")
 #: running, so positive values there are real (the real files hold them).
 _PLANNED_DATES = frozenset({"DAYS_LAST_DUE_1ST_VERSION"})
 
-#: Values pyarrow accepts for each numeric type (checked against pyarrow 25). Used on
-#: the error path only, to find every bad value of a column pyarrow refused; the
-#: value pyarrow names is matched literally as well, so a gap here loses no error.
-_NUMBER_PATTERNS = {
-    "int": r"^\s*-?[0-9]+\s*$",
-    "float": r"(?i)^\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|nan|inf|infinity)\s*$",
-}
+#: How DuckDB reads each declared kind. Integers are read as DOUBLE and checked to
+#: be whole afterwards: DuckDB's cast to BIGINT rounds "1.5" to 2 instead of refusing it.
+_ENGINE_TYPES = {"int": "DOUBLE", "float": "DOUBLE", "str": "VARCHAR"}
 
-_CONVERSION_ERROR = re.compile(
-    r"In CSV column #(?P<index>\d+): (?:Row #\d+: )?CSV conversion error to \w+: "
-    r"invalid value '(?P<value>.*)'$",
-    re.DOTALL,
-)
+#: Rejected-record kinds of DuckDB's CSV reader that mean a record of the wrong shape
+#: (as opposed to CAST: a value of the wrong type, INVALID ENCODING: not UTF-8).
+_STRUCTURAL = frozenset({"MISSING COLUMNS", "TOO MANY COLUMNS", "UNQUOTED VALUE"})
 
 
 # --------------------------------------------------------------------------- report
@@ -220,8 +215,18 @@ def validate_dir(raw_dir: Path | str, *, strict: bool = False) -> ValidationRepo
 
 
 def _load_all(
-    raw_dir: Path, *, strict: bool, tables: Iterable[str] | None
+    raw_dir: Path,
+    *,
+    strict: bool,
+    tables: Iterable[str] | None,
+    keep: Callable[[str, pa.Table], pa.Table] | None = None,
 ) -> tuple[dict[str, pa.Table | None], ValidationReport]:
+    """Read and check the tables, then check them against each other.
+
+    ``keep``, if given, receives each usable table as soon as it is checked and
+    returns what to hold on to (at least its key and foreign-key columns, which the
+    cross-table checks read): the ingest stage writes the table and keeps the keys.
+    """
     names = list(TABLES) if tables is None else list(tables)
     unknown = sorted(set(names) - set(TABLES))
     if unknown:
@@ -232,7 +237,8 @@ def _load_all(
         report.errors.append(Issue(str(raw_dir), "no such directory"))
         return dict.fromkeys(names), report
     for name in tqdm(names, desc="reading", unit="table", disable=None):
-        loaded[name] = _load_one(raw_dir, TABLES[name], report)
+        table = _load_one(raw_dir, TABLES[name], report)
+        loaded[name] = table if keep is None or table is None else keep(name, table)
     _check_application_keys(raw_dir, loaded, report)
     _check_links(raw_dir, loaded, report)
     if strict:
@@ -259,12 +265,12 @@ def _load_one(raw_dir: Path, schema: TableSchema, report: ValidationReport) -> p
     parsed = _parse(path, schema, header, report)
     if parsed is None:
         return None
-    table, refused = parsed
+    table = parsed.table
     report.rows[file] = table.num_rows
-    _check_values(file, table, schema, report, skip=refused)
+    _check_values(file, table, schema, report, parsed.line_of, parsed.not_whole)
     log.debug("%s: %d rows read in %.2f s", file, table.num_rows, time.perf_counter() - start)
-    # With refused columns (already reported) the table lacks its declared types.
-    return None if refused else table
+    # With rejected records (already reported) the table is not the file's.
+    return table if parsed.usable else None
 
 
 def _log_warnings(report: ValidationReport) -> None:
@@ -311,89 +317,193 @@ def _check_header(
     return usable
 
 
-class _MalformedRows:
-    """pyarrow's invalid-row handler: count the bad records and keep the first few."""
+@dataclass(frozen=True)
+class _Parsed:
+    """A file as DuckDB read it: the accepted records and what the engine rejected.
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.examples: list[pacsv.InvalidRow] = []
+    ``line_of`` maps each accepted record to its line when some lines hold no
+    accepted record (rejected or blank ones); ``None`` when record i is on line i + 2.
+    ``usable`` is False when any value or record was rejected; ``not_whole`` names
+    the integer columns holding non-integers (reported; missing there since).
+    """
 
-    def __call__(self, row: pacsv.InvalidRow) -> str:
-        self.count += 1
-        if len(self.examples) < EXAMPLES:
-            self.examples.append(row)
-        return "skip"
+    table: pa.Table
+    line_of: np.ndarray | None
+    usable: bool
+    not_whole: frozenset[str] = frozenset()
 
 
 def _parse(
     path: Path, schema: TableSchema, header: list[str], report: ValidationReport
-) -> tuple[pa.Table, frozenset[str]] | None:
-    """The file as an Arrow table and the columns that failed their declared type.
+) -> _Parsed | None:
+    """The file as an Arrow table of the declared types, every rejected value reported.
 
-    pyarrow stops at the first value it cannot convert and, reading with threads,
-    says in which column but not on which row. So each refused column is re-read as
-    text (a retry on the error path only) until the file parses; then every bad value
-    of those columns is found and reported at once, with its line, and the other
-    columns can still be checked. ``None`` (after reporting why) if the file is not
-    a readable CSV of well-formed records.
+    DuckDB reads the file with the declared types and ``store_rejects``: a value it
+    cannot convert (CAST), a record of the wrong width, a byte sequence that is not
+    UTF-8 leaves its record out and lands in the rejects table with its line and
+    column. Those become the issues; the other records are still checked, located
+    through ``line_of``. ``None`` (after reporting why) for a file of malformed
+    records, whose later lines cannot be trusted, or one DuckDB cannot read.
     """
-    types = {col.name: _ARROW_TYPES[col.kind] for col in schema.columns}
-    refused: dict[str, str] = {}  # column -> the value pyarrow named
-    while True:
-        malformed = _MalformedRows()
+    file = str(path)
+    columns = {f"c{i}": _column_type(schema, name) for i, name in enumerate(header)}
+    positions = {name: i for i, name in enumerate(header)}
+    select = ", ".join(f'c{positions[col.name]} AS "{col.name}"' for col in schema.columns)
+    # One private connection per file: its rejects table holds this scan alone.
+    with duckdb.connect(config={"preserve_insertion_order": True}) as con:
         try:
-            table = pacsv.read_csv(
-                path,
-                parse_options=pacsv.ParseOptions(
-                    invalid_row_handler=malformed,
-                    # An empty line stays a (null) record, so record i is line i + 2.
-                    ignore_empty_lines=False,
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types,
-                    include_columns=list(schema.column_names),
-                    # Empty is the files' only missing marker; "NA" or "null" would be
-                    # values (and fail to parse in a numeric column).
-                    null_values=[""],
-                    strings_can_be_null=True,
-                ),
-            )
-            break
-        except pa.ArrowInvalid as exc:
-            hit = _CONVERSION_ERROR.search(str(exc))
-            column = header[int(hit["index"])] if hit else ""
-            if not hit or column in refused or column not in types:
-                report.errors.append(Issue(str(path), f"cannot be read as CSV: {exc}"))
-                return None
-            refused[column] = hit["value"]
-            types[column] = pa.string()
-    if malformed.count:
-        # Skipped records shift every later row, so no value can be located: stop here.
-        _report_malformed(path, len(header), malformed, report)
+            table = con.sql(
+                f"SELECT {select} FROM read_csv(?, header = true, auto_detect = false, "
+                "delim = ',', quote = '\"', escape = '\"', nullstr = '', "
+                "columns = ?, store_rejects = true, rejects_limit = 0)",
+                params=[file, columns],
+            ).to_arrow_table()
+        except duckdb.Error as exc:
+            report.errors.append(Issue(file, f"cannot be read as CSV: {exc}"))
+            return None
+        rejects = con.execute(
+            "SELECT line, column_idx, error_type, csv_line FROM reject_errors "
+            "ORDER BY line, column_idx"
+        ).fetchall()
+    structural = [r for r in rejects if r[2] in _STRUCTURAL]
+    if structural:
+        # A record of the wrong width may be a record split or merged by a stray
+        # quote: nothing after it can be located with confidence, so stop here.
+        _report_malformed(file, len(header), structural, report)
         return None
-    for name, value in refused.items():
-        _report_unparsable(str(path), table[name], schema.column(name), value, report)
-    return table, frozenset(refused)
+    _report_rejected_values(file, header, schema, rejects, report)
+    rejected = sorted({int(r[0]) for r in rejects})
+    blank = _blank_lines(path, table.num_rows + len(rejected))
+    if blank:
+        report.errors.append(
+            Issue(
+                file,
+                f"blank line: {_count(len(blank), 'row')}",
+                blank[0],
+                count=len(blank),
+                examples=tuple(f"line {line}" for line in blank[:EXAMPLES]),
+            )
+        )
+    line_of = None
+    if rejected or blank:
+        skipped = np.array(sorted({*rejected, *blank}), dtype=np.int64)
+        lines = np.arange(2, table.num_rows + len(skipped) + 2, dtype=np.int64)
+        line_of = np.setdiff1d(lines, skipped, assume_unique=True)
+    table, not_whole = _cast_integers(file, table, schema, report, line_of)
+    return _Parsed(table, line_of, not (rejects or blank or not_whole), not_whole)
+
+
+def _column_type(schema: TableSchema, name: str) -> str:
+    """The engine type a header column is read with (unexpected columns: text)."""
+    if name in schema.column_names:
+        return _ENGINE_TYPES[schema.column(name).kind]
+    return "VARCHAR"
+
+
+def _cast_integers(
+    file: str,
+    table: pa.Table,
+    schema: TableSchema,
+    report: ValidationReport,
+    line_of: np.ndarray | None,
+) -> tuple[pa.Table, frozenset[str]]:
+    """Integer columns (read as DOUBLE) as int64; a value that is not whole is an error.
+
+    A non-integer value is reported here (with its line, as the engine's CAST errors
+    are) and left out of the column, which becomes missing there: the table is
+    unusable anyway once an error is reported. Returns the table and the columns
+    that held such values.
+    """
+    not_whole: set[str] = set()
+    for index, col in enumerate(schema.columns):
+        if col.kind != "int":
+            continue
+        values = table.column(index)
+        whole = pc.equal(values, pc.floor(values))  # false for a fraction, inf or nan
+        bad = pc.invert(pc.fill_null(whole, True))
+        if pc.any(bad).as_py():
+            text = pc.cast(values, pa.string())
+            _add(report.errors, _flag(file, col.name, text, bad, "not an integer", line_of=line_of))
+            values = pc.if_else(bad, pa.scalar(None, pa.float64()), values)
+            not_whole.add(col.name)
+        table = table.set_column(index, col.name, pc.cast(values, pa.int64()))
+    return table, frozenset(not_whole)
+
+
+def _report_rejected_values(
+    file: str,
+    header: list[str],
+    schema: TableSchema,
+    rejects: list[tuple],
+    report: ValidationReport,
+) -> None:
+    """One issue per column whose values the engine refused, in schema order."""
+    by_column: dict[str, list[tuple[int, str]]] = {}
+    for line, column_idx, error_type, csv_line in rejects:
+        name = header[int(column_idx) - 1] if column_idx else ""
+        if error_type == "INVALID ENCODING":
+            by_column.setdefault("", []).append((int(line), ""))
+            continue
+        fields = next(csv.reader([csv_line]), [])
+        value = fields[int(column_idx) - 1] if int(column_idx) <= len(fields) else ""
+        by_column.setdefault(name, []).append((int(line), value))
+    order = {name: i for i, name in enumerate(schema.column_names)}
+    for name in sorted(by_column, key=lambda n: order.get(n, -1)):
+        found = sorted(set(by_column[name]))
+        if not name:
+            message = f"not UTF-8 text: {_count(len(found), 'row')}"
+            examples = tuple(f"line {line}" for line, _ in found[:EXAMPLES])
+            report.errors.append(
+                Issue(file, message, found[0][0], count=len(found), examples=examples)
+            )
+            continue
+        what = "an integer" if schema.column(name).kind == "int" else "a number"
+        report.errors.append(
+            Issue(
+                file,
+                f"not {what}: {_count(len(found), 'row')}",
+                found[0][0],
+                name,
+                count=len(found),
+                examples=tuple(f"{value!r} on line {line}" for line, value in found[:EXAMPLES]),
+            )
+        )
+
+
+def _blank_lines(path: Path, n_records: int) -> list[int]:
+    """Line numbers of the blank lines, which DuckDB skips without a trace.
+
+    Counting line ends (a byte scan, no parsing) tells whether every line after the
+    header holds a record; only when it does not are the blank ones located.
+    """
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"  # a last line without its line end
+    if lines - 1 <= n_records:  # (a quoted value spanning lines makes it fewer)
+        return []
+    with path.open("rb") as handle:
+        return [n for n, line in enumerate(handle, 1) if n > 1 and not line.strip(b"\r\n")]
 
 
 def _report_malformed(
-    path: Path, n_fields: int, malformed: _MalformedRows, report: ValidationReport
+    file: str, n_fields: int, rejects: list[tuple], report: ValidationReport
 ) -> None:
-    """Report records with the wrong number of fields, located by a csv-module scan."""
-    # pyarrow's threaded reader gives the record's text but not its number; the scan
-    # below runs only on this error path and stops at the last bad record shown.
-    located = list(_wrong_width_records(path, n_fields, limit=EXAMPLES))
-    examples = tuple(f"line {line}: {_width_problem(width)}" for line, width in located)
-    if not examples:
-        examples = tuple(
-            f"{row.actual_columns} fields: {row.text[:80]!r}" for row in malformed.examples
-        )
+    """Report the records of the wrong width, located by the engine's rejects."""
+    widths: dict[int, int] = {}
+    for line, _, _, csv_line in rejects:
+        widths.setdefault(int(line), len(next(csv.reader([csv_line]), [])))
+    located = sorted(widths.items())
+    examples = tuple(f"line {line}: {_width_problem(width)}" for line, width in located[:EXAMPLES])
     report.errors.append(
         Issue(
-            str(path),
-            f"malformed records (expected {n_fields} fields): {_count(malformed.count, 'row')}",
-            line=located[0][0] if located else None,
-            count=malformed.count,
+            file,
+            f"malformed records (expected {n_fields} fields): {_count(len(located), 'row')}",
+            line=located[0][0],
+            count=len(located),
             examples=examples,
         )
     )
@@ -403,33 +513,6 @@ def _width_problem(width: int) -> str:
     if width == 1:
         return "1 field (is the whole record quoted?)"
     return f"{width} fields"
-
-
-def _wrong_width_records(path: Path, n_fields: int, limit: int) -> Iterator[tuple[int, int]]:
-    """(line, field count) of the first ``limit`` records whose width is not ``n_fields``."""
-    found = 0
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for fields in reader:
-            # Blank lines are null records for pyarrow, not malformed ones.
-            if fields and len(fields) != n_fields:
-                yield reader.line_num, len(fields)
-                found += 1
-                if found == limit:
-                    return
-
-
-def _report_unparsable(
-    file: str, text: pa.ChunkedArray, column: Column, refused: str, report: ValidationReport
-) -> None:
-    """Report every value of a numeric column read as text that is not a number."""
-    bad = pc.or_(
-        pc.invert(pc.match_substring_regex(text, _NUMBER_PATTERNS[column.kind])),
-        pc.equal(text, refused),
-    )
-    what = "an integer" if column.kind == "int" else "a number"
-    _add(report.errors, _flag(file, column.name, text, bad, f"not {what}"))
 
 
 # --------------------------------------------------------------------- value checks
@@ -487,42 +570,43 @@ def _check_values(
     table: pa.Table,
     schema: TableSchema,
     report: ValidationReport,
+    line_of: np.ndarray | None = None,
     skip: frozenset[str] = frozenset(),
 ) -> None:
     """Row-level checks of one parsed table: nulls, key uniqueness, domains, vocabularies.
 
-    Columns in ``skip`` (read as text after failing their type) are left out.
+    ``line_of`` locates the records when some lines hold none (see ``_Parsed``).
+    Columns in ``skip`` (non-integers already reported) are left out.
     """
-    ints = [col.name for col in schema.columns if col.kind == "int" and col.name not in skip]
-    filled = pc.scalar(True)
-    if any(table[name].null_count for name in ints):
-        # pyarrow keeps a blank line as a record of nulls (so that record i stays on
-        # line i + 2): name it once rather than as a missing value in every column.
-        blank = functools.reduce(pc.and_, [pc.is_null(column) for column in table.columns])
-        _add(report.errors, _flag(file, None, blank, blank, "blank line"))
-        filled = pc.invert(blank)
     for col in schema.columns:
         if col.name in skip:
             continue
         values = table[col.name]
-        if col.name in ints and values.null_count:
-            missing = pc.and_(pc.is_null(values), filled)
-            _add(report.errors, _flag(file, col.name, values, missing, "missing value"))
+        if col.kind == "int" and values.null_count:
+            missing = pc.is_null(values)
+            _add(
+                report.errors,
+                _flag(file, col.name, values, missing, "missing value", line_of=line_of),
+            )
         if col.vocabulary is not None:
-            _check_vocabulary(file, col, values, report)
+            _check_vocabulary(file, col, values, report, line_of)
     for rule in _RULES.get(_group(schema.name), ()):
         if rule.column in table.column_names and rule.column not in skip:
             values = table[rule.column]
-            _add(
-                report.errors,
-                _flag(file, rule.column, values, rule.violated(values), rule.requirement),
+            issue = _flag(
+                file, rule.column, values, rule.violated(values), rule.requirement, line_of=line_of
             )
+            _add(report.errors, issue)
     if schema.key is not None and schema.key not in skip:
-        _check_unique(file, table[schema.key], schema.key, report)
+        _check_unique(file, table[schema.key], schema.key, report, line_of)
 
 
 def _check_vocabulary(
-    file: str, col: Column, values: pa.ChunkedArray, report: ValidationReport
+    file: str,
+    col: Column,
+    values: pa.ChunkedArray,
+    report: ValidationReport,
+    line_of: np.ndarray | None = None,
 ) -> None:
     assert col.vocabulary is not None
     unseen = _outside(values, pa.array(col.vocabulary))
@@ -533,9 +617,9 @@ def _check_vocabulary(
     # is one example, not five.
     counts = pc.value_counts(values.filter(unseen)).to_pylist()
     counts.sort(key=lambda item: -item["counts"])
-    first_line = _lines(unseen, 1)[0]
+    first_line = _lines(unseen, 1, line_of)[0]
     examples = tuple(
-        f"{value!r} x{n} (first on line {_first_line(values, value)})"
+        f"{value!r} x{n} (first on line {_first_line(values, value, line_of)})"
         for value, n in ((item["values"], item["counts"]) for item in counts[:EXAMPLES])
     )
     report.warnings.append(
@@ -551,13 +635,19 @@ def _check_vocabulary(
     )
 
 
-def _check_unique(file: str, keys: pa.ChunkedArray, column: str, report: ValidationReport) -> None:
+def _check_unique(
+    file: str,
+    keys: pa.ChunkedArray,
+    column: str,
+    report: ValidationReport,
+    line_of: np.ndarray | None = None,
+) -> None:
     if pc.count_distinct(keys).as_py() == len(keys) - keys.null_count:  # nulls: another check
         return
     per_key = pa.table({"key": keys}).group_by("key").aggregate([("key", "count")])
     repeated = per_key.filter(pc.greater(per_key["key_count"], 1))["key"].combine_chunks()
     examples = tuple(
-        f"{key} on lines {', '.join(map(str, _lines(pc.equal(keys, key), EXAMPLES)))}"
+        f"{key} on lines {', '.join(map(str, _lines(pc.equal(keys, key), EXAMPLES, line_of)))}"
         for key in repeated[:EXAMPLES].to_pylist()
     )
     first = repeated[0].as_py()
@@ -565,7 +655,7 @@ def _check_unique(file: str, keys: pa.ChunkedArray, column: str, report: Validat
         Issue(
             file,
             f"key values occur more than once: {_count(len(repeated), 'key')}",
-            line=_first_line(keys, first),
+            line=_first_line(keys, first, line_of),
             column=column,
             key=first,
             count=len(repeated),
@@ -637,16 +727,27 @@ def _check_links(
 # ------------------------------------------------------------------------- helpers
 
 
-def _lines(mask: pa.ChunkedArray | pa.Array, limit: int) -> list[int]:
-    """Editor line numbers of the first ``limit`` true rows (record i is on line i + 2)."""
+def _rows(mask: pa.ChunkedArray | pa.Array, limit: int) -> list[int]:
+    """Indices of the first ``limit`` true rows."""
     if isinstance(mask, pa.ChunkedArray):
         mask = mask.combine_chunks()
-    indices = pc.indices_nonzero(pc.fill_null(mask, False))
-    return [i + 2 for i in indices[:limit].to_pylist()]
+    return pc.indices_nonzero(pc.fill_null(mask, False))[:limit].to_pylist()
 
 
-def _first_line(values: pa.ChunkedArray, value: object) -> int:
-    return _lines(pc.equal(values, pa.scalar(value, values.type)), 1)[0]
+def _line(row: int, line_of: np.ndarray | None) -> int:
+    """The editor line of record ``row``: ``row + 2`` (header = line 1) unless mapped."""
+    return row + 2 if line_of is None else int(line_of[row])
+
+
+def _lines(
+    mask: pa.ChunkedArray | pa.Array, limit: int, line_of: np.ndarray | None = None
+) -> list[int]:
+    """Editor line numbers of the first ``limit`` true rows."""
+    return [_line(row, line_of) for row in _rows(mask, limit)]
+
+
+def _first_line(values: pa.ChunkedArray, value: object, line_of: np.ndarray | None = None) -> int:
+    return _lines(pc.equal(values, pa.scalar(value, values.type)), 1, line_of)[0]
 
 
 def _count(n: int, noun: str) -> str:
@@ -666,10 +767,12 @@ def _flag(
     problem: str,
     *,
     is_key: bool = False,
+    line_of: np.ndarray | None = None,
 ) -> Issue | None:
     """An issue for the rows where ``mask`` holds, counted, with the first few quoted.
 
-    With ``is_key`` the column holds keys and the issue names the first offending one.
+    With ``is_key`` the column holds keys and the issue names the first offending one;
+    ``line_of`` locates the records (see ``_Parsed``).
     """
     mask = pc.fill_null(mask, False)
     count = pc.sum(mask).as_py() or 0
@@ -677,12 +780,15 @@ def _flag(
         return None
     message = f"{problem}: {_count(count, 'row')}"
     if not is_key:
-        rows = _lines(mask, EXAMPLES)
+        rows = _rows(mask, EXAMPLES)
         examples = tuple(
-            f"{values[line - 2].as_py()!r} on line {line}" if column else f"line {line}"
-            for line in rows
+            f"{values[row].as_py()!r} on line {_line(row, line_of)}"
+            if column
+            else f"line {_line(row, line_of)}"
+            for row in rows
         )
-        return Issue(file, message, rows[0], column, count=count, examples=examples)
+        first = _line(rows[0], line_of)
+        return Issue(file, message, first, column, count=count, examples=examples)
     # A key repeats over many rows (an orphan client's dozens of bureau credits):
     # quote distinct keys, in order of appearance, each with its first line.
     keys = pc.unique(values.filter(mask))
@@ -690,9 +796,11 @@ def _flag(
     return Issue(
         file,
         f"{message}, {_count(len(keys), 'distinct key')}",
-        _first_line(values, shown[0]),
+        _first_line(values, shown[0], line_of),
         column,
         key=shown[0],
         count=count,
-        examples=tuple(f"{key} (first on line {_first_line(values, key)})" for key in shown),
+        examples=tuple(
+            f"{key} (first on line {_first_line(values, key, line_of)})" for key in shown
+        ),
     )

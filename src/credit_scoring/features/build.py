@@ -24,21 +24,28 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from credit_scoring.data.loading import load_tables
-from credit_scoring.data.schema import SIDE_TABLES, TABLES, features_795
+from credit_scoring.data.ingest import (
+    MANIFEST_FILE,
+    IngestManifest,
+    ingest,
+    is_ingested,
+    table_paths,
+)
+from credit_scoring.data.schema import TABLES, features_795
+from credit_scoring.errors import SchemaError
 from credit_scoring.features.application import (
     ApplicationEncoder,
     application_features,
@@ -83,7 +90,7 @@ class FeatureSummary:
 
 
 def build_features(
-    raw_dir: Path | str,
+    source_dir: Path | str,
     out_dir: Path | str,
     *,
     spec: HistorySpec | None = None,
@@ -91,30 +98,63 @@ def build_features(
     strict: bool = False,
     chunk_rows: int = 50_000,
 ) -> FeatureSummary:
-    """Build the feature tables of ``raw_dir`` into ``out_dir`` (replaced only on success).
+    """Build the feature tables of ``source_dir`` into ``out_dir`` (replaced only on success).
 
-    ``spec`` is the history aggregation spec (default: the product's, the 550 history
-    features of the full model), ``engine`` an SQL engine name or an open engine the
-    caller owns, ``strict`` turns validation warnings into errors, ``chunk_rows`` bounds
-    the rows encoded at once (memory). A missing optional side table only empties its
-    features (NaN, with a warning); a missing or invalid application file raises
-    :class:`~credit_scoring.errors.SchemaError` naming the file.
+    ``source_dir`` is the ingest stage's directory of validated Parquet tables
+    (:mod:`credit_scoring.data.ingest`), or a directory of raw CSV files, which is
+    ingested first into a scratch directory beside ``out_dir``. ``spec`` is the
+    history aggregation spec (default: the product's, the 550 history features of
+    the full model), ``engine`` an SQL engine name or an open engine the caller owns,
+    ``strict`` turns validation warnings into errors, ``chunk_rows`` bounds the rows
+    assembled and encoded at once (memory). A missing optional side table only
+    empties its features (NaN, with a warning); a missing or invalid application file
+    raises :class:`~credit_scoring.errors.SchemaError` naming the file.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
-    summary = FeatureSummary()
+    if is_ingested(source_dir):
+        return _build(Path(source_dir), Path(out_dir), spec, engine, strict, chunk_rows, {})
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.ingest.", dir=out_dir.parent) as tmp:
+        ingested = Path(tmp) / "ingested"
+        ingest(source_dir, ingested, strict=strict)
+        seconds = {"ingest": round(time.perf_counter() - start, 3)}
+        return _build(ingested, out_dir, spec, engine, strict, chunk_rows, seconds)
+
+
+def _build(
+    source: Path,
+    out_dir: Path,
+    spec: HistorySpec | None,
+    engine: str | SqlEngine,
+    strict: bool,
+    chunk_rows: int,
+    seconds: dict[str, float],
+) -> FeatureSummary:
+    """``build_features`` on an ingested directory."""
+    summary = FeatureSummary(seconds=seconds)
     clock = _Clock(summary.seconds)
+    manifest = IngestManifest.read(source)
+    if strict and manifest.warnings and not manifest.strict:
+        # Ingested leniently, built strictly: the warnings now stop the build.
+        raise SchemaError(
+            f"{len(manifest.warnings)} validation warnings (strict): " + manifest.warnings[0],
+            file=str(source / MANIFEST_FILE),
+        )
+    summary.warnings += manifest.warnings
+    paths = table_paths(source)
+    if paths["application_train"] is None:  # the ingest never writes such a directory
+        raise SchemaError("required table is missing", file=str(source))
 
-    tables, report = load_tables(raw_dir, strict=strict)
-    summary.warnings += [str(issue) for issue in report.warnings]
-    clock.lap("load")
-
-    history = aggregate_history(tables, spec, engine)
-    # Only the application tables are read from here on: the side tables (gigabytes at
-    # the real scale) go now, before the output tables are assembled beside them.
-    tables = {name: table for name, table in tables.items() if name not in SIDE_TABLES}
+    history = aggregate_history(paths, spec, engine)
+    clients = history.index.to_numpy()
+    block = history.to_numpy().T  # feature-major, the frame's own block (no copy)
+    history_names = list(history.columns)
+    del history
     derived = application_features()
-    absent = [f for f in features_795() if f not in derived and f not in history.columns]
+    absent = [f for f in features_795() if f not in derived and f not in history_names]
     if absent:
         message = (
             f"the history spec does not produce {len(absent)} of the model's features "
@@ -124,38 +164,37 @@ def build_features(
         summary.warnings.append(message)
     clock.lap("history")
 
-    train = _with_history(tables["application_train"], "application_train", history)
-    test_rows = tables.get("application_test")
-    if test_rows is None:  # no rows, the same columns: every reader finds what it expects
-        test_columns = list(TABLES["application_test"].column_names)
-        test_rows = tables["application_train"].select(test_columns).schema.empty_table()
-    test = _with_history(test_rows, "application_test", history)
-    for file, table in ((TRAIN_FILE, train), (TEST_FILE, test)):
-        summary.rows[file] = table.num_rows
-        ids = table.column("SK_ID_CURR").to_numpy()
-        summary.clients_with_history[file] = int(history.index.isin(ids).sum())
-    del tables, history  # the side tables run to gigabytes at the real scale
-
+    history_block = _HistoryBlock(clients, block, history_names)
     with atomic_dir(out_dir) as scratch:
-        pq.write_table(train, scratch / TRAIN_FILE)
-        pq.write_table(test, scratch / TEST_FILE)
-        clock.lap("write_tables")
-
-        known_gender = pc.fill_null(
-            pc.not_equal(train.column("CODE_GENDER"), _UNKNOWN_GENDER), True
-        )
-        matrix_rows = train.filter(known_gender)
-        summary.dropped_unknown_gender = train.num_rows - matrix_rows.num_rows
-        unseen = _write_matrix(matrix_rows, scratch / MATRIX_FILE, chunk_rows)
-        summary.rows[MATRIX_FILE] = matrix_rows.num_rows
-        summary.unseen_categories = {column: sum(c.values()) for column, c in unseen.items()}
-        if unseen:
-            message = (
-                f"categories outside the schema, encoded as unknown: {describe_unseen(unseen)}"
-            )
-            log.warning("%s", message)
-            summary.warnings.append(message)
-        clock.lap("encode")
+        for file, name in ((TRAIN_FILE, "application_train"), (TEST_FILE, "application_test")):
+            path = paths[name]
+            columns = list(TABLES[name].column_names)
+            if path is None:  # no rows, the same columns: every reader finds what it expects
+                rows = _empty_application(name)
+            else:
+                rows = pq.read_table(path, columns=columns)
+            summary.rows[file] = rows.num_rows
+            summary.clients_with_history[file] = history_block.count(rows)
+            if file == TRAIN_FILE:
+                matrix = _write_train(
+                    rows, history_block, scratch / TRAIN_FILE, scratch / MATRIX_FILE, chunk_rows
+                )
+                summary.rows[MATRIX_FILE] = matrix.rows
+                summary.dropped_unknown_gender = rows.num_rows - matrix.rows
+                summary.unseen_categories = {
+                    column: sum(c.values()) for column, c in matrix.unseen.items()
+                }
+                if matrix.unseen:
+                    message = (
+                        "categories outside the schema, encoded as unknown: "
+                        f"{describe_unseen(matrix.unseen)}"
+                    )
+                    log.warning("%s", message)
+                    summary.warnings.append(message)
+            else:
+                _write_table(rows, history_block, scratch / TEST_FILE, chunk_rows)
+            del rows
+        clock.lap("write")
         summary.seconds["total"] = round(sum(summary.seconds.values()), 3)
         (scratch / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
 
@@ -184,33 +223,119 @@ class _Clock:
         self.last = now
 
 
-def _with_history(table: pa.Table, name: str, history: pd.DataFrame) -> pa.Table:
-    """The application table ``name``'s columns, then its applicants' history aggregates."""
-    table = table.select(list(TABLES[name].column_names))
-    aggregates = history.reindex(pd.Index(table.column("SK_ID_CURR").to_numpy()))
-    history_table = pa.Table.from_pandas(aggregates, preserve_index=False)
+def _empty_application(name: str) -> pa.Table:
+    """No rows, the declared columns and types of application table ``name``."""
+    kinds = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+    return pa.schema([(c.name, kinds[c.kind]) for c in TABLES[name].columns]).empty_table()
+
+
+class _HistoryBlock:
+    """The history aggregates, feature-major, looked up by applicant.
+
+    ``block[i, j]`` is feature ``names[i]`` of client ``clients[j]`` (sorted keys);
+    an applicant without any history gets NaN for every feature.
+    """
+
+    def __init__(self, clients: np.ndarray, block: np.ndarray, names: list[str]) -> None:
+        self.clients = clients
+        self.block = block
+        self.names = names
+
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = np.searchsorted(self.clients, ids)
+        at = np.minimum(at, max(len(self.clients) - 1, 0))
+        found = self.clients[at] == ids if len(self.clients) else np.zeros(len(ids), dtype=bool)
+        return at, found
+
+    def count(self, rows: pa.Table) -> int:
+        """How many of the applicants of ``rows`` have a history."""
+        return int(self._positions(rows.column("SK_ID_CURR").to_numpy())[1].sum())
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        """The aggregates of the applicants ``ids``, feature-major (features x ids)."""
+        at, found = self._positions(ids)
+        if not len(self.clients):
+            return np.full((len(self.names), len(ids)), np.nan)
+        values = self.block[:, at]  # a copy: fancy indexing
+        values[:, ~found] = np.nan
+        return values
+
+
+def _schema(rows: pa.Table, names: list[str]) -> pa.Schema:
+    return pa.schema([*rows.schema, *((name, pa.float64()) for name in names)])
+
+
+def _with_history(rows: pa.Table, values: np.ndarray, names: list[str]) -> pa.Table:
+    """The application rows, then their history aggregates (one row of ``values`` each)."""
     return pa.Table.from_arrays(
-        [*table.columns, *history_table.columns],
-        names=[*table.column_names, *history_table.column_names],
+        [*rows.columns, *(pa.array(values[i]) for i in range(len(names)))],
+        names=[*rows.column_names, *names],
     )
 
 
-def _write_matrix(rows: pa.Table, path: Path, chunk_rows: int) -> Mapping[str, Counter[str]]:
-    """Encode ``rows`` batch by batch into ``path``; return the unseen categories met."""
-    encoder = ApplicationEncoder().fit()
-    names = ["SK_ID_CURR", "TARGET", *encoder.get_feature_names_out()]
+def _write_table(rows: pa.Table, history: _HistoryBlock, path: Path, chunk_rows: int) -> None:
+    """Write the application ``rows`` with their history into ``path``, chunk by chunk."""
+    with pq.ParquetWriter(path, _schema(rows, history.names)) as writer:
+        for start in range(0, max(rows.num_rows, 1), chunk_rows):
+            chunk = rows.slice(start, chunk_rows)
+            values = history.take(chunk.column("SK_ID_CURR").to_numpy())
+            writer.write_table(_with_history(chunk, values, history.names))
+
+
+@dataclass
+class _Matrix:
+    rows: int = 0
+    unseen: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+def _write_train(
+    rows: pa.Table, history: _HistoryBlock, table_path: Path, matrix_path: Path, chunk_rows: int
+) -> _Matrix:
+    """Write the train table and the 795-column matrix together, chunk by chunk.
+
+    The matrix's application features are encoded from the raw fields alone by the
+    encoder the served model holds (restricted to them); its history features are
+    the same aggregates the train table holds, copied, not re-encoded: the encoder
+    would only pass them through.
+    """
+    derived = application_features()
+    encoded_names = [f for f in features_795() if f in derived]
+    encoder = ApplicationEncoder(encoded_names).fit()
+    encoded_at = {name: j for j, name in enumerate(encoded_names)}
+    history_at = {name: i for i, name in enumerate(history.names)}
     schema = pa.schema(
         [("SK_ID_CURR", pa.int64()), ("TARGET", pa.int64())]
-        + [(name, pa.float64()) for name in names[2:]]
+        + [(name, pa.float64()) for name in features_795()]
     )
-    unseen: dict[str, Counter[str]] = {}
-    with pq.ParquetWriter(path, schema) as writer:
-        batches = rows.to_batches(max_chunksize=chunk_rows)
-        for batch in tqdm(batches, desc="encoding", unit="batch", disable=None):
-            encoded = encoder.encode(batch.to_pandas())
+    nan = None
+    matrix = _Matrix()
+    with (
+        pq.ParquetWriter(table_path, _schema(rows, history.names)) as table_writer,
+        pq.ParquetWriter(matrix_path, schema) as matrix_writer,
+    ):
+        starts = range(0, max(rows.num_rows, 1), chunk_rows)
+        for start in tqdm(starts, desc="encoding", unit="chunk", disable=None):
+            chunk = rows.slice(start, chunk_rows)
+            values = history.take(chunk.column("SK_ID_CURR").to_numpy())
+            table_writer.write_table(_with_history(chunk, values, history.names))
+
+            known = pc.fill_null(pc.not_equal(chunk.column("CODE_GENDER"), _UNKNOWN_GENDER), True)
+            keep = known.to_numpy(zero_copy_only=False)
+            kept = chunk.filter(known)
+            encoded = encoder.encode(kept.to_pandas())
             for column, counts in encoded.unseen.items():
-                unseen.setdefault(column, Counter()).update(counts)
-            arrays = [batch.column("SK_ID_CURR"), batch.column("TARGET")]
-            arrays += [pa.array(encoded.values[:, j]) for j in range(encoded.values.shape[1])]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-    return unseen
+                matrix.unseen.setdefault(column, Counter()).update(counts)
+            kept_history = values[:, keep]
+            if nan is None or len(nan) != kept.num_rows:
+                nan = pa.nulls(kept.num_rows, pa.float64()).fill_null(np.nan)
+            arrays = [kept.column("SK_ID_CURR"), kept.column("TARGET")]
+            for name in features_795():
+                if name in encoded_at:
+                    arrays.append(pa.array(encoded.values[:, encoded_at[name]]))
+                elif name in history_at:
+                    arrays.append(pa.array(kept_history[history_at[name]]))
+                else:  # a model feature the history spec does not produce
+                    arrays.append(nan)
+            matrix_writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            matrix.rows += kept.num_rows
+    return matrix

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
@@ -64,7 +65,7 @@ from credit_scoring.data.schema import (
     feature_name,
 )
 from credit_scoring.errors import CreditScoringError, SchemaError
-from credit_scoring.features.engine import SqlEngine, open_engine
+from credit_scoring.features.engine import SqlEngine, open_engine, run_queries
 
 log = logging.getLogger(__name__)
 
@@ -697,13 +698,17 @@ def _empty_table(table: str) -> pa.Table:
     return pa.schema([(c.name, _ARROW_KINDS[c.kind]) for c in schema.columns]).empty_table()
 
 
-def _check_table(table: str, data: pa.Table) -> None:
-    """Raise ``SchemaError`` if ``data`` lacks a declared column or holds the wrong kind."""
+def _check_table(table: str, data: pa.Table | Path) -> None:
+    """Raise ``SchemaError`` if ``data`` lacks a declared column or holds the wrong kind.
+
+    ``data`` is an Arrow table or a Parquet file, whose schema alone is read.
+    """
     schema = TABLES[table]
+    arrow_schema = pq.read_schema(data) if isinstance(data, Path) else data.schema
     for column in schema.columns:
-        if column.name not in data.column_names:
+        if column.name not in arrow_schema.names:
             raise SchemaError("column missing", file=schema.file_name, column=column.name)
-        dtype = data.schema.field(column.name).type
+        dtype = arrow_schema.field(column.name).type
         if pa.types.is_dictionary(dtype):
             dtype = dtype.value_type
         if column.kind == "str":
@@ -729,15 +734,19 @@ def _clients(engine: SqlEngine, key: str, queries: Mapping[str, _TableQuery]) ->
 
 
 def aggregate_history(
-    tables: Mapping[str, pa.Table | None],
+    tables: Mapping[str, pa.Table | Path | None],
     spec: HistorySpec | None = None,
     engine: str | SqlEngine = "duckdb",
 ) -> pd.DataFrame:
     """The history features of every client having rows in any side table.
 
-    ``tables`` maps schema table names to Arrow tables of the declared types
-    (other entries, e.g. the application tables, are ignored); a table that is
-    ``None`` or absent makes the features reading it NaN, with a warning.
+    ``tables`` maps schema table names to Arrow tables of the declared types or to
+    Parquet files holding them (the ingest stage's; the engine scans those itself),
+    other entries (e.g. the application tables) are ignored; a table that is
+    ``None`` or absent makes the features reading it NaN, with a warning. The
+    queries of the side tables run in parallel where the engine can
+    (``features.engine.run_queries``); each feature lands at its own position, so the
+    result does not depend on which finishes first.
     ``spec`` defaults to the product's spec (the 550 history features of the full
     model); ``engine`` is an engine name (opened and closed here, with its default
     settings) or an open ``SqlEngine`` the caller owns and closes.
@@ -769,15 +778,17 @@ def aggregate_history(
         # written in and dropped at once, so only one is ever held beside the block.
         values = np.full((len(names), len(clients)), np.nan)
         position = {name: i for i, name in enumerate(names)}
-        for table, query in tqdm(runnable.items(), desc="history", unit="table", disable=None):
-            start = time.perf_counter()
-            result = sql_engine.query(query.sql)
+        start = time.perf_counter()
+        results = run_queries(sql_engine, {table: query.sql for table, query in runnable.items()})
+        for table, result in tqdm(
+            results, total=len(runnable), desc="history", unit="table", disable=None
+        ):
             rows = np.searchsorted(clients, result.column(spec.key).to_numpy())
-            for feature in query.features:
+            for feature in runnable[table].features:
                 if not feature.reads & missing:
                     values[position[feature.name], rows] = result.column(feature.name).to_numpy()
             log.info(
-                "history: %s aggregated for %d clients in %.1f s",
+                "history: %s aggregated for %d clients (%.1f s since the start)",
                 table,
                 result.num_rows,
                 time.perf_counter() - start,

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from credit_scoring.models.pyfunc import batch_predictor
+
 Direction = Literal[-1, 1]
 
 
@@ -52,7 +54,7 @@ def _probabilities(model: Any, frame: pd.DataFrame) -> np.ndarray:
     """P(default) from a scikit-learn-style model or a loaded MLflow pyfunc model."""
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(frame))[:, 1]
-    return np.asarray(model.predict(frame)["probability"], dtype=float)
+    return np.asarray(batch_predictor(model)(frame)["probability"], dtype=float)
 
 
 def check_monotone(
@@ -75,10 +77,6 @@ def check_monotone(
     n = len(frame)
     swept = frame.loc[frame.index.repeat(len(values))].reset_index(drop=True)
     swept[feature] = np.tile(values, n)
-    # Integers as doubles, as the pyfunc signature declares them: MLflow's schema
-    # enforcement refuses an int64 column for a double field.
-    integers = swept.select_dtypes(include="integer").columns
-    swept[integers] = swept[integers].astype(float)
     p = _probabilities(model, swept).reshape(n, len(values))
     steps = np.diff(p, axis=1) * direction
     against = -steps[steps < -tolerance]

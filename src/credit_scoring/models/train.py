@@ -30,6 +30,12 @@ from lightgbm import LGBMClassifier
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import roc_auc_score
 
+from credit_scoring.contracts.model_io import (
+    HISTORY_COLUMN,
+    HISTORY_FEATURES,
+    history_json,
+    input_fields,
+)
 from credit_scoring.errors import SchemaError
 from credit_scoring.features.application import ApplicationEncoder
 from credit_scoring.io import atomic_dir, atomic_file
@@ -39,15 +45,7 @@ from credit_scoring.models.cost import cost_curve
 from credit_scoring.models.cv import cross_validate, holdout_split
 from credit_scoring.models.evaluation import evaluate
 from credit_scoring.models.pipeline import build_classifier, build_pipeline, resolve_features
-from credit_scoring.models.pyfunc import (
-    APPLICATION_FIELDS,
-    HISTORY_COLUMN,
-    HISTORY_FEATURES,
-    CreditScoringModel,
-    history_json,
-    input_fields,
-    log_pyfunc,
-)
+from credit_scoring.models.pyfunc import CreditScoringModel, log_pyfunc
 
 log = logging.getLogger(__name__)
 
@@ -316,11 +314,8 @@ def train_model(
 
 
 def _input_example(rows: pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
-    """A few test rows in the served input layout (``HISTORY`` as JSON for the full model)."""
+    """A few test rows in the record layout (``HISTORY`` as JSON for the full model)."""
     example = rows.reindex(columns=[f for f in fields if f != HISTORY_COLUMN])
-    # Integers as doubles, as the signature declares (a null would not fit an int column).
-    numeric = [f for f in example.columns if APPLICATION_FIELDS[f] != "str"]
-    example[numeric] = example[numeric].astype(float)
     if HISTORY_COLUMN in fields:
         example = pd.concat([example, history_json(rows)], axis=1)
     return example.reset_index(drop=True)
