@@ -112,7 +112,7 @@ def test_known_client_shows_the_live_decision_reasons_and_population(served, mon
     # Both models side by side, and the three amounts placed on the population.
     assert texts.count(EN("compare.live")) == 2
     assert texts.count(EN("population.percentiles").split("**")[0]) == 3
-    charts = app.get("arrow_vega_lite_chart")
+    charts = app.get("vega_lite_chart")
     assert len(charts) >= 1 + 1 + 3  # gauge, waterfall, three histograms
     # The light model on request: its own live answer.
     light = requests.get(
@@ -240,7 +240,7 @@ def test_service_page_shows_versions_and_skips_a_missing_monitoring_route(
     _no_failure(app)
     texts = _texts(app)
     assert EN("service.all_up") in texts
-    tables = "\n".join(str(table.value) for table in app.table)
+    tables = "\n".join(table.value.to_csv() for table in app.table)
     for model in models.values():
         assert f"{model['registered_name']} v{model['version']}" in tables
     monitoring = requests.get(f"{served['url']}/monitoring/summary", timeout=30)
@@ -283,14 +283,16 @@ def test_a_real_browser_renders_the_clients_score_and_decision(served) -> None:
     with _browser() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # Streamlit scrolls inside its own container: a tall viewport shows the whole page.
+            page = browser.new_page(viewport={"width": 1400, "height": 2600})
             page.goto(address, wait_until="domcontentloaded", timeout=60_000)
             metric = page.locator('[data-testid="stMetricValue"]', has_text=score)
             metric.first.wait_for(timeout=60_000)
             page.get_by_text(decision, exact=False).first.wait_for(timeout=30_000)
-            # Charts are drawn after the text: wait for the histograms' canvases.
-            page.locator('[data-testid="stVegaLiteChart"] canvas').nth(4).wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
+            # Charts are drawn after the text: wait for the gauge, the waterfall and the
+            # three histograms, then for Vega to paint them.
+            page.locator('[data-testid="stVegaLiteChart"]').nth(4).wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)
             body = page.inner_text("body")
             page.screenshot(path=str(shot), full_page=True)
         finally:

@@ -263,7 +263,7 @@ def applicant_page(api: ApiClient, settings: DashboardSettings, t: Labels) -> No
         horizontal=True,
         key="annuity_mode",
     )
-    with st.form("applicant"):
+    with st.form("applicant_form"):
         st.markdown(f"**{t('applicant.required')}**")
         c1, c2 = st.columns(2)
         amounts = {
