@@ -84,10 +84,19 @@ def population_chart(
     The client's value is a labelled dashed rule on each, not a colour; the x axes
     are shared so that the two populations line up.
     """
+    # The axis stops at the published range (all but the top 0.5%): a client beyond it
+    # stretches the axis rather than fall off the chart.
+    low = min(float(f["start"].min()) for f in bars.values())
+    high = max(max(float(f["end"].max()) for f in bars.values()), value * 1.03)
     panels = []
     for population, frame in bars.items():
         base = alt.Chart(frame).encode(
-            x=alt.X("start:Q", title=axis, axis=alt.Axis(format="~s")),
+            x=alt.X(
+                "start:Q",
+                title=axis,
+                axis=alt.Axis(format="~s"),
+                scale=alt.Scale(domain=[low, high], nice=False),
+            ),
             x2="end:Q",
             y=alt.Y("share:Q", title=share),
             y2=alt.datum(0),
