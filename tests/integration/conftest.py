@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +79,38 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline
     )
     yield repo
     shutil.rmtree(clone, ignore_errors=True)
+
+
+@contextmanager
+def serving_stack(
+    repo: PipelineRepo, log_dir: Path, overrides: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The supervised stack serving the clone's champions and database on free loopback ports.
+
+    Every program of ``serve.programs`` runs (the dashboard included, on a free port);
+    ``overrides`` are further Hydra overrides. Yields the API's URL, the clients table,
+    the running stack, the ports, the clone's root and the resolved ``serve`` config;
+    stops everything on exit.
+    """
+    from credit_scoring.api.launcher import ServingStack
+    from credit_scoring.publish import read_clients
+    from tests.integration.serving import serve_config, stack_overrides
+
+    root = repo.root
+    features = root / "data/features"
+    clients = read_clients(features / "train.parquet", features / "test.parquet")
+    placed, ports = stack_overrides(root, log_dir)
+    config = serve_config([*placed, *(overrides or [])])
+    running = ServingStack(config, repo.tracking_uri)
+    running.start()
+    try:
+        yield {
+            "url": f"http://127.0.0.1:{ports['api']}",
+            "clients": clients,
+            "stack": running,
+            "ports": ports,
+            "root": root,
+            "config": config,
+        }
+    finally:
+        running.stop()

@@ -27,13 +27,14 @@ def stack_overrides(
     root: Path, log_dir: Path, database_url: str | None = None
 ) -> tuple[list[str], dict[str, int]]:
     """Overrides serving a pipeline clone's database (or another) on free ports; the ports."""
-    ports = {"full": free_port(), "light": free_port(), "api": free_port()}
+    ports = {name: free_port() for name in ("full", "light", "api", "dashboard")}
     database_url = database_url or f"sqlite:///{root / 'data/serving/clients.db'}"
     return [
         f"serve.database_url={database_url}",
         f"serve.model_servers.full.port={ports['full']}",
         f"serve.model_servers.light.port={ports['light']}",
         f"serve.api.port={ports['api']}",
+        f"serve.dashboard.port={ports['dashboard']}",
         "serve.api.db_recheck_seconds=0",
         "serve.api.graceful_timeout=3",
         "serve.stop_timeout=10",

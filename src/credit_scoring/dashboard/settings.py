@@ -1,0 +1,77 @@
+"""The dashboard's settings: the ``serve.dashboard`` config group (conf/serve/default.yaml).
+
+The serving launcher hands them to the Streamlit process as JSON in one
+environment variable, as it does for the API's gunicorn workers. Run by hand
+(``streamlit run src/credit_scoring/dashboard/app.py`` from the repository), the
+dashboard composes ``conf/`` itself, so the same file decides either way.
+The API key is never in a config file: the config names the environment
+variable that holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The environment variable through which the launcher passes ``serve.dashboard`` as JSON.
+CONFIG_ENV = "CREDIT_SCORING_DASHBOARD_CONFIG"
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """Everything the app needs: where the API is, how to call it, what to draw."""
+
+    api_url: str
+    timeout: float
+    api_key: str | None
+    api_key_env: str | None
+    language: str
+    languages: tuple[str, ...]
+    explain_top: int
+    histogram_bins: int
+    what_if_points: int
+    what_if_range: tuple[float, float]
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> DashboardSettings:
+        """Build from the ``serve.dashboard`` mapping; the key comes from ``environ``."""
+        environ = os.environ if environ is None else environ
+        key_env = cfg.get("api_key_env")
+        low, high = cfg["what_if_range"]
+        return cls(
+            api_url=str(cfg["api_url"]),
+            timeout=float(cfg["timeout"]),
+            api_key=(environ.get(str(key_env)) or None) if key_env else None,
+            api_key_env=str(key_env) if key_env else None,
+            language=str(cfg["language"]),
+            languages=tuple(str(x) for x in cfg["languages"]),
+            explain_top=int(cfg["explain_top"]),
+            histogram_bins=int(cfg["histogram_bins"]),
+            what_if_points=int(cfg["what_if_points"]),
+            what_if_range=(float(low), float(high)),
+        )
+
+
+def compose_config(conf_dir: Path) -> dict[str, Any]:
+    """``serve.dashboard`` from the Hydra config in ``conf_dir``, interpolations resolved."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+        cfg = compose(config_name="config")
+    return OmegaConf.to_container(cfg.serve.dashboard, resolve=True)  # type: ignore[return-value]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> DashboardSettings:
+    """The launcher's JSON when set, else ``conf/`` of the current directory."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(CONFIG_ENV)
+    if raw:
+        return DashboardSettings.from_config(json.loads(raw), environ)
+    return DashboardSettings.from_config(compose_config(Path.cwd() / "conf"), environ)
