@@ -170,6 +170,13 @@ class ClientPath(Request):
     client_id: ClientId
 
 
+class MonitoringQuery(Request):
+    """``/monitoring/summary``: the period, ISO 8601 times (UTC without an offset)."""
+
+    since: str | None = Field(None, description="from this time (ISO 8601)")
+    until: str | None = Field(None, description="until this time, exclusive (ISO 8601)")
+
+
 class ModelQuery(Request):
     """Which champion answers (``?model=``)."""
 
@@ -441,6 +448,12 @@ class Check(BaseModel):
 
     ok: bool
     detail: str | None = None
+
+
+class MonitoringSummary(BaseModel):
+    """``/monitoring/summary``: counts per model and decision, refusal rate, latency, scores."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class Health(BaseModel):

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, has_request_context, jsonify, request
-from flask.typing import ResponseReturnValue
+from flask_openapi3 import APIBlueprint
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from credit_scoring.contracts.api import MonitoringQuery, MonitoringSummary
 from credit_scoring.monitoring.prediction_log import (
     PredictionLog,
     PredictionLogSettings,
@@ -33,7 +34,8 @@ from credit_scoring.monitoring.prediction_log import (
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("monitoring", __name__)
+#: Request ids for every route of the app (a plain blueprint: it declares no route).
+bp = Blueprint("monitoring_ids", __name__)
 
 _EXTENSION = "prediction_log"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -73,6 +75,7 @@ def init_app(app: Flask, config: Any) -> None:
     block = config.get("prediction_log") if isinstance(config, Mapping) else None
     app.extensions[_EXTENSION] = _LogState(PredictionLogSettings.from_config(block))
     app.register_blueprint(bp)
+    app.register_api(summary_blueprint())  # type: ignore[attr-defined]
 
 
 def _state() -> _LogState | None:
@@ -144,8 +147,7 @@ def _api_error(status: int, field: str | None, reason: str, message: str) -> Exc
     return ApiError(status, field, reason, message)
 
 
-def _instant(field: str) -> datetime | None:
-    raw = request.args.get(field)
+def _instant(field: str, raw: str | None) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
@@ -159,15 +161,14 @@ def _instant(field: str) -> datetime | None:
     return value
 
 
-@bp.get("/monitoring/summary")
-def summary() -> ResponseReturnValue:
+def summary(query: MonitoringQuery) -> Response:
     """Counts per model and decision, refusal rate, latency p50/p95, score histogram.
 
     ``since`` / ``until``: ISO 8601 times (UTC when no offset is given); ``until``
     is exclusive. Records still queued in a worker (under ``flush_seconds``) are
     not counted yet.
     """
-    since, until = _instant("since"), _instant("until")
+    since, until = _instant("since", query.since), _instant("until", query.until)
     if since is not None and until is not None and until <= since:
         raise _api_error(400, "until", "empty_period", "until: must be later than since")
     state = _state()
@@ -181,3 +182,12 @@ def summary() -> ResponseReturnValue:
         ) from None
     body["store"] = state.log.status()["store"] if state.log else None
     return jsonify(body)
+
+
+def summary_blueprint() -> APIBlueprint:
+    """``GET /monitoring/summary`` for the ``read`` scope, in the API's OpenAPI document."""
+    from credit_scoring.api.routes import answers, route
+
+    api = APIBlueprint("monitoring", __name__)
+    route(api, "get", "/monitoring/summary", "read", answers(MonitoringSummary, 503))(summary)
+    return api
