@@ -18,7 +18,7 @@ import pytest
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
-from credit_scoring.api.launcher import ServingStack
+from credit_scoring.api.launcher import programs
 from credit_scoring.dashboard import server
 from credit_scoring.dashboard.client import (
     ApiClient,
@@ -41,7 +41,7 @@ from credit_scoring.dashboard.settings import (
     load_settings,
 )
 from tests.conftest import REPO_ROOT, free_port
-from tests.unit.test_api_app import serve_config
+from tests.integration.serving import serve_config
 
 SOURCES = sorted((REPO_ROOT / "src/credit_scoring/dashboard").glob("*.py"))
 
@@ -155,19 +155,16 @@ def test_settings_come_from_conf_and_the_key_from_the_environment() -> None:
     assert load_settings({CONFIG_ENV: json.dumps(passed)}).api_url == "http://127.0.0.1:1"
 
 
-def test_the_launcher_starts_the_dashboard_when_configured() -> None:
-    config = serve_config("sqlite:///x.db", {"full": 1, "light": 2})
-    config["api"].update(host="127.0.0.1", port=3, workers=1, threads=1, timeout=5)
-    config["api"]["graceful_timeout"] = 1
-    assert "dashboard" not in ServingStack(config, "sqlite:///m.db").commands()
-    dashboard = {**compose_config(REPO_ROOT / "conf"), "port": 4}
-    commands = ServingStack({**config, "dashboard": dashboard}, "sqlite:///m.db").commands()
-    assert list(commands) == ["full", "light", "api", "dashboard"]
-    line = commands["dashboard"]
+def test_the_supervisor_runs_the_dashboard_as_one_of_its_programs() -> None:
+    config = serve_config(["serve.dashboard.port=4"])
+    program = programs(config)["dashboard"]
+    assert program.ready_url == "http://127.0.0.1:4/_stcore/health"
+    assert program.command[-2:] == ("-m", "credit_scoring.dashboard.server")
+    line = server.command(config["dashboard"])
     assert Path(line[0]).name == "streamlit" and line[2] == str(server.APP)
     assert line[line.index("--server.port") + 1] == "4"
-    assert server.health_url(dashboard) == "http://127.0.0.1:4/_stcore/health"
-    assert json.loads(server.environment(dashboard)[CONFIG_ENV]) == dashboard
+    assert server.health_url(config["dashboard"]) == "http://127.0.0.1:4/_stcore/health"
+    assert json.loads(server.environment(config["dashboard"])[CONFIG_ENV]) == config["dashboard"]
 
 
 @pytest.fixture(scope="module")
