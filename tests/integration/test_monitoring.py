@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port
 from tests.integration.conftest import PipelineRepo
-from tests.unit.test_api_app import VALID, serve_config
+from tests.integration.serving import serve_config, stack_overrides
+from tests.unit.test_api_app import VALID
 
 pytestmark = pytest.mark.slow
 
@@ -115,23 +115,28 @@ def test_bad_input_is_exit_code_2(pipeline_repo: PipelineRepo, tmp_path: Path) -
 # -- the prediction log of the live API -----------------------------------------------
 
 
-def _stack(pipeline_repo: PipelineRepo, log_url: str) -> Any:
+def _stack(pipeline_repo: PipelineRepo, log_url: str, log_dir: Path) -> Any:
+    """The supervised light model server and API (the full one left out)."""
     from credit_scoring.api.launcher import ServingStack
 
-    root = pipeline_repo.root
-    config = serve_config(f"sqlite:///{root / 'data/serving/clients.db'}", {"light": free_port()})
-    config["api"].update(
-        host="127.0.0.1", port=free_port(), workers=2, threads=4, timeout=30, graceful_timeout=5
+    overrides, _ = stack_overrides(pipeline_repo.root, log_dir)
+    config = serve_config(
+        [
+            *overrides,
+            "~serve.programs.full",
+            f"serve.prediction_log.url={log_url}",
+            "serve.prediction_log.flush_seconds=0.2",
+            "serve.api.graceful_timeout=5",
+            "serve.stop_timeout=15",
+        ]
     )
-    config.update(startup_timeout=120, stop_timeout=15)
-    config["prediction_log"] = {"enabled": True, "url": log_url, "flush_seconds": 0.2}
     return ServingStack(config, pipeline_repo.tracking_uri)
 
 
 @pytest.fixture()
 def served(pipeline_repo: PipelineRepo, tmp_path: Path) -> Iterator[tuple[Any, str]]:
     url = f"sqlite:///{tmp_path / 'monitoring' / 'predictions.db'}"
-    stack = _stack(pipeline_repo, url)
+    stack = _stack(pipeline_repo, url, tmp_path / "logs")
     stack.start()
     try:
         yield stack, url
@@ -193,7 +198,7 @@ def test_a_burst_is_recorded_exactly_once_and_survives_a_restart(served) -> None
 def test_a_broken_store_never_fails_a_score(pipeline_repo: PipelineRepo, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("the store's directory cannot be created here")
-    stack = _stack(pipeline_repo, f"sqlite:///{blocker / 'predictions.db'}")
+    stack = _stack(pipeline_repo, f"sqlite:///{blocker / 'predictions.db'}", tmp_path / "logs")
     stack.start()
     try:
         _burst(_base(stack), 20)  # every score answers 200
