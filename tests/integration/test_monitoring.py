@@ -116,7 +116,7 @@ def test_bad_input_is_exit_code_2(pipeline_repo: PipelineRepo, tmp_path: Path) -
 
 
 def _stack(pipeline_repo: PipelineRepo, log_url: str, log_dir: Path) -> Any:
-    """The supervised light model server and API (the full one left out)."""
+    """The supervised light model server and API (the full one and the dashboard left out)."""
     from credit_scoring.api.launcher import ServingStack
 
     overrides, _ = stack_overrides(pipeline_repo.root, log_dir)
@@ -124,6 +124,7 @@ def _stack(pipeline_repo: PipelineRepo, log_url: str, log_dir: Path) -> Any:
         [
             *overrides,
             "~serve.programs.full",
+            "~serve.programs.dashboard",
             f"serve.prediction_log.url={log_url}",
             "serve.prediction_log.flush_seconds=0.2",
             "serve.api.graceful_timeout=5",
