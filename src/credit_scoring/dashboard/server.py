@@ -57,6 +57,24 @@ def health_url(cfg: Mapping[str, Any]) -> str:
     return url(cfg) + "/_stcore/health"
 
 
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGKILL (not the supervisor's SIGTERM) when the supervisor dies.
+
+    Streamlit caught the parent-death SIGTERM of a SIGKILLed supervisor and kept
+    serving, holding its port (seen with Streamlit 1.67); a normal stop is still
+    supervisord's SIGTERM, which Streamlit honours. The setting survives the exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the supervisor died before the request took effect
+        raise SystemExit("the supervisor is gone")
+
+
 def main() -> None:
     """Run the dashboard as a supervised program: ``python -m credit_scoring.dashboard.server``.
 
@@ -67,6 +85,7 @@ def main() -> None:
     from credit_scoring.api.app import CONFIG_ENV as SERVE_CONFIG_ENV
 
     cfg = json.loads(os.environ[SERVE_CONFIG_ENV])["dashboard"]
+    _die_with_parent()
     line = command(cfg)
     os.execve(line[0], line, {**os.environ, **environment(cfg)})
 
