@@ -18,8 +18,7 @@ import pytest
 import requests
 
 from credit_scoring.api.auth import digest
-from tests.integration.conftest import PipelineRepo
-from tests.integration.serving import serve_config, stack_overrides
+from tests.integration.conftest import PipelineRepo, serving_stack
 from tests.unit.test_api_app import VALID
 
 pytestmark = pytest.mark.slow
@@ -36,31 +35,15 @@ api.headers.update(HEADERS)
 def stack(
     pipeline_repo: PipelineRepo, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """The stack serving the clone's registered champions and published database."""
-    from credit_scoring.api.launcher import ServingStack
-    from credit_scoring.publish import read_clients
-
-    root = pipeline_repo.root
-    features = root / "data/features"
-    clients = read_clients(features / "train.parquet", features / "test.parquet")
-    overrides, ports = stack_overrides(root, tmp_path_factory.mktemp("serving-logs"))
-    overrides += [
+    """The stack serving the clone's registered champions, with access control on."""
+    keyed = [
         f"+serve.api.auth.keys.tests.sha256={digest(API_KEY).hex()}",
         "+serve.api.auth.keys.tests.scopes=[read,score]",
         "serve.api.validate_responses=true",
     ]
-    running = ServingStack(serve_config(overrides), pipeline_repo.tracking_uri)
-    running.start()
-    try:
-        yield {
-            "url": f"http://127.0.0.1:{ports['api']}",
-            "clients": clients,
-            "stack": running,
-            "ports": ports,
-            "root": root,
-        }
-    finally:
-        running.stop()
+    log_dir = tmp_path_factory.mktemp("serving-logs")
+    with serving_stack(pipeline_repo, log_dir, keyed) as running:
+        yield running
 
 
 def _get(stack: dict[str, Any], path: str, status: int = 200) -> Any:
