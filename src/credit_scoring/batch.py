@@ -44,13 +44,28 @@ log = logging.getLogger(__name__)
 FORMATS = ("parquet", "csv", "kaggle")
 #: The registry name of each model (``registered_name`` in ``conf/model/NAME.yaml``).
 REGISTERED_NAMES = {"full": "credit-scoring-full", "light": "credit-scoring-light"}
-#: Columns of the per-applicant output, in order.
+#: The scorecard's columns of a batch output, when the model has a scorecard.
+SCORECARD_COLUMNS: tuple[str, ...] = ("points", "grade")
+#: Columns of the per-applicant output, in order (``score`` on DuckDB and on Spark alike):
+#: the contract's decision columns, the registry version and the training run.
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "SK_ID_CURR",
     *(c for c in model_io.OUTPUT_COLUMNS if c != "model_version"),
     "model_version",
     "run_id",
 )
+
+
+def output_columns(scorecard: bool) -> tuple[str, ...]:
+    """:data:`OUTPUT_COLUMNS`, with points and grade before the version when ``scorecard``.
+
+    The model's ``model_version`` output (its training run) becomes ``run_id``; the
+    batch's ``model_version`` is the registry version it was resolved to.
+    """
+    if not scorecard:
+        return OUTPUT_COLUMNS
+    at = OUTPUT_COLUMNS.index("model_version")
+    return (*OUTPUT_COLUMNS[:at], *SCORECARD_COLUMNS, *OUTPUT_COLUMNS[at:])
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,6 @@ def _relocated(exc: SchemaError, links: dict[Path, Path]) -> SchemaError:
 def resolve_model(model: str, model_uri: str | None = None) -> tuple[Any, ScoredModel]:
     """Load the champion of ``model`` (or ``model_uri``) with its registry version, if any."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     if model not in REGISTERED_NAMES:
@@ -171,16 +185,31 @@ def resolve_model(model: str, model_uri: str | None = None) -> tuple[Any, Scored
         loaded = mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as exc:
         raise CreditScoringError(f"cannot load the model {uri}: {exc}") from exc
-    name, version = REGISTERED_NAMES[model], ""
+    return loaded, registry_entry(uri, REGISTERED_NAMES[model])
+
+
+def registry_entry(uri: str, default_name: str) -> ScoredModel:
+    """Which registered model and version ``uri`` is (an alias resolved now).
+
+    A URI outside the registry (a run's or a directory's) has no version: ``""``, and
+    ``default_name`` stands for its name.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name, version = default_name, ""
     if uri.startswith("models:/"):
         path = uri.removeprefix("models:/")
         name = path.split("@")[0].split("/")[0]
-        client = MlflowClient()
         if "@" in path:
-            version = client.get_model_version_by_alias(name, path.split("@", 1)[1]).version
+            alias = path.split("@", 1)[1]
+            try:
+                version = MlflowClient().get_model_version_by_alias(name, alias).version
+            except MlflowException as exc:
+                raise CreditScoringError(f"cannot resolve the model {uri}: {exc}") from exc
         elif "/" in path:
             version = path.split("/", 1)[1]
-    return loaded, ScoredModel(uri=uri, registered_name=name, version=str(version))
+    return ScoredModel(uri=uri, registered_name=name, version=str(version))
 
 
 def score_batch(
@@ -218,9 +247,10 @@ def score_batch(
     start = time.perf_counter()
     predictions = predict_in_batches(batch_predictor(loaded), rows, batch_size, model)
     seconds["predict"] = time.perf_counter() - start
+    columns = output_columns(scorecard=set(SCORECARD_COLUMNS) <= set(predictions.columns))
     scores = predictions.rename(columns={"model_version": "run_id"}).assign(
         SK_ID_CURR=rows["SK_ID_CURR"].to_numpy(), model_version=scored_with.version
-    )[list(OUTPUT_COLUMNS)]
+    )[list(columns)]
     start = time.perf_counter()
     with atomic_file(out) as scratch:
         if fmt == "kaggle":

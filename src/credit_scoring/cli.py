@@ -100,8 +100,8 @@ def _score(args: argparse.Namespace) -> int:
     if args.engine == "spark" or (args.engine is None and _features_config(args).engine == "spark"):
         return _score_on_spark(args)
     summary = score_batch(
-        args.raw,
-        args.out,
+        Path(args.raw),
+        Path(args.out),
         model=args.model,
         model_uri=args.model_uri,
         fmt=args.format,
@@ -119,6 +119,12 @@ def _score_on_spark(args: argparse.Namespace) -> int:
     from credit_scoring.features.engine import engine_from_config
     from credit_scoring.spark_batch import score_on_spark
 
+    if args.format not in (None, "parquet") or args.applications is not None:
+        raise CreditScoringError(
+            "--engine spark reads the applicants from --raw (application_test, else "
+            "application_train, as CSV or Parquet) and writes Parquet parts under --out: "
+            "--format csv/kaggle and --applications are for the local engine"
+        )
     model_uri = args.model_uri or f"models:/{REGISTERED_NAMES[args.model]}@champion"
     engine = engine_from_config(_features_config(args))
     try:
@@ -240,8 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser(
         "score", help="score a new batch of applicants with the champion (one row each)"
     )
-    score.add_argument("--raw", type=Path, required=True, help="directory of the raw CSV files")
-    score.add_argument("--out", type=Path, required=True, help="output file (written atomically)")
+    # Strings, not paths: with --engine spark they may be URLs (s3a://bucket/batch).
+    score.add_argument("--raw", required=True, help="directory of the raw CSV files")
+    score.add_argument(
+        "--out",
+        required=True,
+        help="output file (written atomically); with --engine spark, a directory of Parquet parts",
+    )
     score.add_argument("--model", choices=("full", "light"), default="full")
     score.add_argument(
         "--model-uri", default=None, help="score with this model instead of the champion"

@@ -12,11 +12,14 @@ The cluster form of ``credit-scoring score``: nothing passes through the driver.
    applicants (no history: missing, as in the feature stage; an absent table: its
    features missing).
 3. The model (``models:/credit-scoring-full@champion`` or any MLflow URI) scores the
-   rows through ``mlflow.pyfunc.spark_udf``, with a struct result of the model's own
-   declared outputs (probability, score, decision, threshold, model name and run,
-   and points/grade when the model declares them).
+   rows through ``mlflow.pyfunc.spark_udf``, with a struct result of the model's
+   decision outputs (probability, score, decision, threshold, model name and run),
+   and points and grade when the model has a scorecard; reason codes are not asked
+   for (they cost a SHAP pass per row, as in the local batch path).
 4. The rows are written as Parquet part files under ``out`` (replaced only on
-   success for a local directory; object stores get Spark's own job commit).
+   success for a local directory; object stores get Spark's own job commit), with
+   the columns of the local ``score`` (:func:`credit_scoring.batch.output_columns`):
+   the registry version the alias resolved to, and the training run as ``run_id``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions
 
+from credit_scoring.batch import SCORECARD_COLUMNS, output_columns, registry_entry
+from credit_scoring.contracts import model_io
 from credit_scoring.data.schema import SIDE_TABLES, TABLES
 from credit_scoring.errors import CreditScoringError, SchemaError
 from credit_scoring.features.history import (
@@ -165,12 +170,30 @@ def _signature(model_uri: str) -> ModelSignature:
     return signature
 
 
-def _result_type(signature: ModelSignature) -> tuple[str, tuple[str, ...]]:
-    """The UDF's struct type (Spark DDL) and its fields: the model's required outputs."""
+def _has_scorecard(model_uri: str) -> bool:
+    """Whether the model answers with points and grade (a product model with a scorecard).
+
+    The UDF's result type is fixed before any row is scored, so the driver asks the
+    model itself; a foreign pyfunc model gives the decision outputs it declares.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        inner = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    except (MlflowException, AttributeError):
+        return False
+    return getattr(inner, "aids", None) is not None
+
+
+def _result_type(signature: ModelSignature, scorecard: bool) -> tuple[str, tuple[str, ...]]:
+    """The UDF's struct type (Spark DDL) and its fields: the model's decision outputs,
+    and the scorecard's when ``scorecard``, as the signature types them."""
+    wanted = set(model_io.OUTPUT_COLUMNS) | (set(SCORECARD_COLUMNS) if scorecard else set())
     fields = []
     for column in signature.outputs.inputs:
         kind = getattr(column.type, "name", str(column.type))
-        if column.required and kind in _SPARK_OUTPUT_TYPES:
+        if column.name in wanted and kind in _SPARK_OUTPUT_TYPES:
             fields.append((column.name, _SPARK_OUTPUT_TYPES[kind]))
     ddl = ", ".join(f"{name} {kind}" for name, kind in fields)
     return ddl, tuple(name for name, _ in fields)
@@ -214,13 +237,24 @@ def score_on_spark(
     seconds: dict[str, float] = {}
     frame, missing = features_frame(engine, raw_dir, spec)
     signature = _signature(model_uri)
-    result_type, outputs = _result_type(signature)
+    entry = registry_entry(model_uri, default_name="")
+    result_type, outputs = _result_type(signature, scorecard=_has_scorecard(model_uri))
     udf = mlflow.pyfunc.spark_udf(
-        engine.session, model_uri, result_type=result_type, env_manager="local"
+        engine.session,
+        model_uri,
+        result_type=result_type,
+        env_manager="local",
+        params={"reasons": False},
     )
-    scored = frame.select(
-        KEY, udf(functions.struct(*_model_inputs(frame, signature))).alias("prediction")
-    ).select(KEY, *(f"prediction.{name}" for name in outputs))
+    prediction = udf(functions.struct(*_model_inputs(frame, signature)))
+    renamed = {"model_version": "run_id"}  # the model's own: its training run
+    columns = {renamed.get(name, name): functions.col(f"prediction.{name}") for name in outputs}
+    columns["model_version"] = functions.lit(entry.version)  # the registry's
+    columns[KEY] = functions.col(KEY)
+    layout = [c for c in output_columns(scorecard="points" in outputs) if c in columns]
+    scored = frame.select(KEY, prediction.alias("prediction")).select(
+        *(columns[name].alias(name) for name in layout)
+    )
     seconds["plan"] = round(time.perf_counter() - clock, 3)
 
     clock = time.perf_counter()
@@ -235,6 +269,6 @@ def score_on_spark(
     applicants = engine.session.read.parquet(target).count()
     for table in SIDE_TABLES:
         engine.unregister(table)
-    summary = SparkBatchSummary(applicants, target, model_uri, outputs, missing, seconds)
+    summary = SparkBatchSummary(applicants, target, model_uri, tuple(layout), missing, seconds)
     log.info("%s", summary)
     return summary

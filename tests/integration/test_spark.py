@@ -131,47 +131,66 @@ def test_generated_edge_cases_build_the_same_features_on_spark(
             assert duck.loc[list(edits.no_history), history].isna().all().all()
 
 
+#: The registry name the command scores with by default (``--model full``).
+FULL = "credit-scoring-full"
+
+
 @pytest.fixture(scope="module")
-def full_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny full model (raw fields and the 550 history aggregates), saved as MLflow logs it."""
-    model = fit_tiny_model("full", tiny_training_frame(n=1500), trees=20)
-    path = tmp_path_factory.mktemp("model") / "full"
-    mlflow.pyfunc.save_model(
-        path,
-        python_model=model,
-        signature=model_signature(model.fields),
-        pip_requirements=["mlflow"],
-    )
-    return str(path)
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A tracking store whose ``credit-scoring-full@champion`` is version 1 of 2.
+
+    A tiny full model (raw fields and the 550 history aggregates, a scorecard), logged
+    as MLflow logs the product's; the champion is not the latest version, so a batch
+    that names the version it scored with must have resolved the alias.
+    """
+    from mlflow import MlflowClient
+
+    store = tmp_path_factory.mktemp("registry")
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.create_experiment("spark", artifact_location=store.as_uri())
+        model = fit_tiny_model("full", tiny_training_frame(n=1500), trees=20)
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=model,
+                signature=model_signature(model.fields),
+                pip_requirements=["mlflow"],
+                registered_model_name=FULL,
+            )
+        mlflow.register_model(info.model_uri, FULL)
+        MlflowClient().set_registered_model_alias(FULL, "champion", "1")
+        yield uri
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
-def test_scores_on_spark_equal_the_local_ones(
-    spark: SparkEngine,
-    raw: tuple[Path, Edits],
-    duckdb_features: Path,
-    full_model: str,
-    tmp_path: Path,
+def test_score_on_spark_equals_the_local_score(
+    spark: SparkEngine, raw: tuple[Path, Edits], registry: str, tmp_path: Path
 ) -> None:
-    """Features built by Spark from the files, scored by spark_udf: the local path's answers."""
-    out = tmp_path / "scores"
-    summary = score_on_spark(raw[0], out, model_uri=full_model, engine=spark)
-    parts = sorted(out.glob("part-*.parquet"))
-    assert parts, "Spark wrote no Parquet part files"
-    got = pd.read_parquet(out).set_index("SK_ID_CURR").sort_index()
+    """``score --engine spark`` writes Parquet parts holding the local ``score``'s rows."""
+    local = tmp_path / "local.parquet"
+    assert main(["score", "--raw", str(raw[0]), "--out", str(local)]) == 0
+    parts = tmp_path / "spark"
+    command = ["score", "--raw", str(raw[0]), "--out", str(parts), "--engine", "spark"]
+    assert main(command) == 0
+    assert sorted(parts.glob("part-*.parquet")), "Spark wrote no Parquet part files"
 
-    applicants = pd.read_parquet(duckdb_features / "test.parquet")
-    local = mlflow.pyfunc.load_model(full_model).predict(applicants)
-    local.index = applicants["SK_ID_CURR"]
-    local = local.sort_index()
-    assert summary.applicants == len(local) == len(got)
-    assert got.index.equals(local.index)
-    assert list(got.columns) == list(summary.outputs)
-    assert {"probability", "score", "decision"} <= set(got.columns)
-    np.testing.assert_allclose(got["probability"], local["probability"], rtol=1e-12)
-    assert (got["score"] == local["score"]).all()
-    assert (got["decision"] == local["decision"]).all()
+    expected = pd.read_parquet(local).set_index("SK_ID_CURR").sort_index()
+    got = pd.read_parquet(parts).set_index("SK_ID_CURR").sort_index()
+    assert got.index.equals(expected.index)
+    assert list(got.columns) == list(expected.columns)
+    assert {"probability", "score", "decision", "points", "grade"} <= set(got.columns)
+    assert (got["model_version"] == "1").all()  # the champion's version, not the latest
+    assert (got["run_id"] == "test-run").all()  # the model's own training run
+    np.testing.assert_allclose(got["probability"], expected["probability"], rtol=1e-12)
+    for name in expected.columns.drop("probability"):
+        assert (got[name] == expected[name]).all(), name
     # The history reached the model: clients with and without it score differently.
-    assert local["probability"].nunique() > 10
+    assert expected["probability"].nunique() > 10
+    assert set(expected["grade"]) > {expected["grade"].iloc[0]}
 
 
 def test_a_bad_input_directory_is_a_schema_error(spark: SparkEngine, tmp_path: Path) -> None:
@@ -182,8 +201,12 @@ def test_a_bad_input_directory_is_a_schema_error(spark: SparkEngine, tmp_path: P
     ):
         with pytest.raises(SchemaError, match=message):
             score_on_spark(directory, tmp_path / "out", model_uri="unused", engine=spark)
-        command = ["features", "--raw", str(directory), "--out", str(tmp_path / "out")]
-        assert main([*command, "--engine", "spark"]) == 2
+        for command in ("features", "score"):
+            args = [command, "--raw", str(directory), "--out", str(tmp_path / "out")]
+            assert main([*args, "--engine", "spark"]) == 2
+    # Spark writes Parquet parts only: no CSV or Kaggle layout to half-honour.
+    args = ["score", "--raw", str(tmp_path), "--out", str(tmp_path / "out"), "--engine", "spark"]
+    assert main([*args, "--format", "csv"]) == 2
     assert not (tmp_path / "out").exists()
 
 
