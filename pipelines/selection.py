@@ -28,7 +28,7 @@ from credit_scoring.features.selection import (
     write_selection,
 )
 from credit_scoring.logs import setup_logging
-from credit_scoring.registry import resolve_tracking_uri
+from credit_scoring.registry import resolve_tracking_uri, use_experiment
 
 log = logging.getLogger("credit_scoring.select")
 
@@ -48,7 +48,7 @@ def main(cfg: DictConfig) -> float:
     log.info("\n%s", summary)
 
     mlflow.set_tracking_uri(resolve_tracking_uri(cfg.mlflow.tracking_uri))
-    mlflow.set_experiment(cfg.mlflow.experiment_name)
+    use_experiment(cfg.mlflow.experiment_name)
     report = result.report
     with mlflow.start_run(run_name="select", tags={"stage": "select"}):
         mlflow.log_params({k: v for k, v in vars(config).items() if k != "counter_fields"})

@@ -78,6 +78,26 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return uri
 
 
+#: The experiment tag MLflow's UI reads to choose its view, and the value of the
+#: model-training view (runs, metrics, models), rather than the GenAI one (traces).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
+def use_experiment(name: str) -> str:
+    """Make ``name`` the active experiment (created if absent), in the model-training view.
+
+    MLflow 3's UI opens an experiment without the kind tag on its GenAI pages; the
+    stages log runs, metrics and models, so every one that logs sets the tag.
+    """
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+        )
+    return experiment.experiment_id
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A trained model as ``train@NAME`` describes it in ``models/NAME/run.json``."""

@@ -114,6 +114,25 @@ def test_train_stage_logs_and_exports_a_servable_model(name: str, workdir: Path)
     assert not any(key.endswith("_seconds") for key in metrics)
     assert {"fit_seconds", "cv_seconds", "predict_seconds"} <= set(run.data.metrics)
     assert {"data_version", "git_commit", "model_name"} <= set(run.data.tags)
+    # The run spans the training it records: CV and refit happen inside it.
+    took = (run.info.end_time - run.info.start_time) / 1000
+    assert took >= run.data.metrics["cv_seconds"] + run.data.metrics["fit_seconds"]
+    # Its datasets (the UI's Dataset column): the training and held-out rows, named with
+    # the data version, counted, typed from the dtypes, told apart by their digests.
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "evaluation"}
+    version = run.data.tags["data_version"]
+    for context, rows in (("training", 2000), ("evaluation", 500)):
+        dataset = inputs[context]
+        assert dataset.name == f"train.parquet@{version[:12]}"
+        assert json.loads(dataset.profile)["num_rows"] == rows
+        columns = {c["name"]: c for c in json.loads(dataset.schema)["mlflow_colspec"]}
+        assert columns["TARGET"]["type"] == "long" and columns["TARGET"]["required"]
+        assert json.loads(dataset.source)["uri"].endswith("features/train.parquet")
+    assert inputs["training"].digest != inputs["evaluation"].digest
+    # The experiment opens in the UI's model-training view, not the GenAI one.
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = {f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")}
     assert {
         "plots/roc.png",

@@ -476,7 +476,9 @@ def _log_to_mlflow(
     """A ``monitor-NAME`` run tagged with the champion's version, the files as artifacts."""
     import mlflow
 
-    mlflow.set_experiment(experiment_name)
+    from credit_scoring.registry import use_experiment
+
+    use_experiment(experiment_name)
     with mlflow.start_run(run_name=f"monitor-{result.model}") as run:
         mlflow.set_tags(
             {
