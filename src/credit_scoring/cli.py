@@ -23,16 +23,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("credit_scoring")
 
 
-#: ``generate``'s size when neither the command line nor a scenario gives one.
-_GENERATE_DEFAULTS = {"n_clients": 30_000}
+def _synthetic_defaults() -> dict:
+    """The synthetic data set's settings (``conf/data/synthetic.yaml``): ``make data``'s.
+
+    ``generate`` with no option writes the very files the pipeline's data step does
+    (same size, seed and risk coefficients), so the two cannot drift apart.
+    """
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.load(_config_dir() / "data" / "synthetic.yaml")
+    return OmegaConf.to_container(conf, resolve=True)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from credit_scoring.data.synthetic import generate
     from credit_scoring.data.synthetic.scenario import load_scenario
 
-    # Explicit options win over the scenario's values, which win over the defaults.
-    n_clients, n_test, seed, shift = _GENERATE_DEFAULTS["n_clients"], None, 42, None
+    # Explicit options win over the scenario's values, which win over the configured ones.
+    defaults = _synthetic_defaults()
+    n_clients, n_test, seed = defaults["n_clients"], defaults["n_test_clients"], defaults["seed"]
+    shift = None
     if args.scenario is not None:
         scenario = load_scenario(args.scenario)
         n_clients, n_test, seed = scenario.n_clients, scenario.n_test_clients, scenario.seed
@@ -44,6 +54,8 @@ def _generate(args: argparse.Namespace) -> int:
         n_test_clients=args.n_test_clients if args.n_test_clients is not None else n_test,
         seed=args.seed if args.seed is not None else seed,
         oracle_path=args.oracle,
+        chunk_size=int(defaults["chunk_size"]),
+        risk=defaults["risk"],
         shift=shift,
     )
     return 0
@@ -208,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-clients",
         type=int,
         default=None,
-        help="train applicants (default: the scenario's, else "
-        f"{_GENERATE_DEFAULTS['n_clients']:,})",
+        help="train applicants (default: the scenario's, else data.n_clients in conf/data)",
     )
     gen.add_argument(
         "--n-test-clients",
@@ -217,7 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="test applicants (default: the real test/train ratio)",
     )
-    gen.add_argument("--seed", type=int, default=None, help="default: the scenario's, else 42")
+    gen.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="default: the scenario's, else data.seed in conf/data",
+    )
     gen.add_argument(
         "--scenario",
         default=None,

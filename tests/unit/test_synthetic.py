@@ -262,3 +262,45 @@ def test_history_tables_beat_the_light_fields(tmp_path: Path) -> None:
     ).mean()
     assert auc_light > 0.55
     assert auc_full >= auc_light + 0.05
+
+
+def test_generate_command_writes_the_data_steps_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``credit-scoring generate`` with no option writes what ``make data`` writes.
+
+    Both read the project's ``conf/data/synthetic.yaml``, here a copy with its size,
+    seed and intercept changed: every file (the oracle included) must be the same to
+    the byte, which it is not if the command keeps a size, seed or risk of its own.
+    """
+    import importlib.util
+    import shutil
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from credit_scoring.cli import CONF_DIR, main
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    settings = OmegaConf.load(conf / "data" / "synthetic.yaml")
+    settings.n_clients, settings.seed, settings.risk.intercept = 200, 5, -2.5
+    OmegaConf.save(settings, conf / "data" / "synthetic.yaml")
+    monkeypatch.chdir(tmp_path)  # the command reads ./conf, as the stages do
+
+    assert main(["generate", "--out", "cli", "--oracle", "cli_oracle.csv"]) == 0
+    spec = importlib.util.spec_from_file_location(
+        "generate_stage", CONF_DIR.parent / "pipelines" / "generate.py"
+    )
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        data = compose("config").data
+    stage.materialize(data, tmp_path / "stage", tmp_path / "stage_oracle.csv")
+
+    assert len(pd.read_csv(tmp_path / "cli" / "application_train.csv")) == 200
+    for table in TABLES.values():
+        name = table.file_name
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "stage" / name).read_bytes()
+    oracle = (tmp_path / "cli_oracle.csv").read_bytes()
+    assert oracle == (tmp_path / "stage_oracle.csv").read_bytes()
