@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.timing import median_seconds
 from credit_scoring.data.loading import read_table
 from credit_scoring.data.schema import DAYS_SENTINEL, LIGHT_FIELDS, TABLES, feature_name
 from credit_scoring.features.application import BINARY_CODES, RATIOS, ApplicationEncoder
@@ -53,16 +53,6 @@ def dummies_encode(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     out = df.reindex(columns=list(features))
     out[one_hot] = out[one_hot].fillna(0.0)
     return out.to_numpy(dtype=np.float64)
-
-
-def _median_seconds(call: Callable[[], object], calls: int) -> float:
-    call()  # warm caches and lazy imports
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _seconds(call: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
@@ -95,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for label, features in (("795 features", None), ("10 light fields", LIGHT_FIELDS)):
         encoder = ApplicationEncoder(features).fit()
         names = list(encoder.get_feature_names_out())
-        ours = _median_seconds(lambda e=encoder: e.transform(one_row), args.calls)
-        peer = _median_seconds(lambda n=names: dummies_encode(one_row, n), args.calls)
+        ours = median_seconds(lambda e=encoder: e.transform(one_row), args.calls)
+        peer = median_seconds(lambda n=names: dummies_encode(one_row, n), args.calls)
         table.append((f"1 row, {label} (median of {args.calls:,})", ours, peer))
 
     encoder = ApplicationEncoder().fit()

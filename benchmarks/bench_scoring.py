@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from benchmarks.timing import median_seconds
 from credit_scoring.contracts import model_io
 from credit_scoring.logs import setup_logging
 from credit_scoring.models.pyfunc import CreditScoringModel, batch_predictor
@@ -41,16 +41,6 @@ from credit_scoring.models.pyfunc import CreditScoringModel, batch_predictor
 log = logging.getLogger("benchmarks.scoring")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _median_seconds(call: Callable[[], object], calls: int) -> float:
-    call()  # warm caches and lazy imports
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _best_seconds(call: Callable[[], object], repeat: int = 3) -> float:
@@ -117,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"   = 1/{pyfunc / len(sample) * len(rows) / peer:.1f} of the booster",
         ]
         record = _record(rows, inner.fields)
-        one_row[name, "pyfunc.predict"] = _median_seconds(
+        one_row[name, "pyfunc.predict"] = median_seconds(
             lambda m=model, r=record: m.predict(r), args.calls
         )
-        one_row[name, "batch"] = _median_seconds(lambda s=score, r=record: s(r), args.calls)
+        one_row[name, "batch"] = median_seconds(lambda s=score, r=record: s(r), args.calls)
     lines.append(f"one row, median of {args.calls} calls")
     for path in ("pyfunc.predict", "batch"):
         full, light = one_row["full", path], one_row["light", path]
