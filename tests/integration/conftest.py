@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,37 @@ class PipelineRepo:
                 + (result.stdout + result.stderr)[-6000:]
             )
         return result
+
+    @contextmanager
+    def restored(self) -> Iterator[None]:
+        """Leave the clone's workspace as it was: config, lock file, every stage's outputs.
+
+        The clone is shared by every end-to-end test; one that edits a config file or
+        reruns a stage (``dvc exp run``, ``mlflow run``) would otherwise hand the next
+        test another pipeline state, and the tests would pass in one order only. The
+        files git sees (tracked or not, ignored ones aside: the small ``cache: false``
+        outputs included) come back from a snapshot tree, the DVC outputs from the
+        cache (the MLflow store keeps the new runs and versions: tests count from
+        "before").
+        """
+        snapshot = self._worktree_snapshot()
+        try:
+            yield
+        finally:
+            self.run("git", "checkout", snapshot, "--", ".")
+            self.run("git", "reset", "--quiet")  # the index as it was: nothing staged
+            self.run("dvc", "checkout", "--force", "--quiet")
+
+    def _worktree_snapshot(self) -> str:
+        """A git tree of every file not ignored, as it is now, made in a scratch index."""
+        with tempfile.TemporaryDirectory() as scratch:
+            env = {**self.env, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            for command in (["git", "read-tree", "HEAD"], ["git", "add", "--all"]):
+                subprocess.run(command, cwd=self.root, env=env, check=True, capture_output=True)
+            tree = subprocess.run(
+                ["git", "write-tree"], cwd=self.root, env=env, check=True, capture_output=True
+            )
+        return tree.stdout.decode().strip()
 
     @property
     def tracking_uri(self) -> str:

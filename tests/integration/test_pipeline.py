@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -138,11 +137,9 @@ def test_a_config_change_reruns_only_the_stages_that_read_it(pipeline_repo: Pipe
     conf = pipeline_repo.root / "conf/model/light.yaml"
     original = conf.read_text()
     assert "learning_rate: 0.05" in original
-    try:
+    with pipeline_repo.restored():
         conf.write_text(original.replace("learning_rate: 0.05", "learning_rate: 0.07"))
         status = json.loads(pipeline_repo.run("dvc", "status", "--json").stdout)
-    finally:
-        conf.write_text(original)
     assert "train@light" in status
     assert not {"features", "select", "train@full"} & set(status)
     assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
@@ -157,9 +154,12 @@ def test_experiment_override_trains_a_new_light_candidate(
     client = MlflowClient(tracking)
     name = NAMES["light"]
     before = len(client.search_model_versions(f"name='{name}'"))
-    pipeline_repo.run(
-        "dvc", "exp", "run", "-S", "conf/model/light.yaml:lgbm.learning_rate=0.07", timeout=900
-    )
+    conf = pipeline_repo.root / "conf/model/light.yaml"
+    with pipeline_repo.restored():
+        pipeline_repo.run(
+            "dvc", "exp", "run", "-S", "conf/model/light.yaml:lgbm.learning_rate=0.07", timeout=900
+        )
+        assert conf.read_text().count("0.07") == 1
     versions = client.search_model_versions(f"name='{name}'")
     assert len(versions) == before + 1
     newest = max(versions, key=lambda v: int(v.version))
@@ -167,7 +167,9 @@ def test_experiment_override_trains_a_new_light_candidate(
     assert newest.tags.get("gate_decision") in {"passed", "rejected"}
     run = client.get_run(newest.run_id)
     assert float(run.data.params["model.lgbm.learning_rate"]) == pytest.approx(0.07)
-    assert (Path(pipeline_repo.root) / "conf/model/light.yaml").read_text().count("0.07") == 1
+    # The shared clone is back as it was, for the tests after this one.
+    assert "learning_rate: 0.05" in conf.read_text()
+    assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
 
 
 def test_mlproject_train_entry_point_runs_the_same_code(
@@ -178,20 +180,21 @@ def test_mlproject_train_entry_point_runs_the_same_code(
 
     experiment = mlflow.get_experiment_by_name("credit-scoring")
     before = len(mlflow.search_runs([experiment.experiment_id]))
-    result = pipeline_repo.run(
-        "mlflow",
-        "run",
-        ".",
-        "-e",
-        "train",
-        "-P",
-        "model=light",
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "credit-scoring",
-        timeout=900,
-    )
+    with pipeline_repo.restored():  # the entry point exports to models/light
+        result = pipeline_repo.run(
+            "mlflow",
+            "run",
+            ".",
+            "-e",
+            "train",
+            "-P",
+            "model=light",
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "credit-scoring",
+            timeout=900,
+        )
     runs = mlflow.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
     assert len(runs) == before + 1, result.stdout[-2000:] + result.stderr[-2000:]
     newest = runs.iloc[0]
@@ -213,27 +216,30 @@ def test_mlproject_pipeline_entry_point_reruns_what_changed(
     conf = pipeline_repo.root / "conf/train/default.yaml"
     text = conf.read_text()
     current = re.search(r"shap_sample: [0-9]+", text).group(0)
-    conf.write_text(text.replace(current, "shap_sample: 1999"))
     experiment = mlflow.get_experiment_by_name("credit-scoring")
     before = set(mlflow.search_runs([experiment.experiment_id])["run_id"])
-    pipeline_repo.run(
-        "mlflow",
-        "run",
-        ".",
-        "-e",
-        "pipeline",
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "credit-scoring",
-        timeout=900,
-    )
+    with pipeline_repo.restored():
+        conf.write_text(text.replace(current, "shap_sample: 1999"))
+        pipeline_repo.run(
+            "mlflow",
+            "run",
+            ".",
+            "-e",
+            "pipeline",
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "credit-scoring",
+            timeout=900,
+        )
+        assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
     runs = mlflow.search_runs([experiment.experiment_id])
     new = runs[~runs["run_id"].isin(before)].set_index("tags.mlflow.runName")
     assert (new["status"] == "FINISHED").all()
     for stage in ("train-full", "train-light"):
         assert new.loc[stage, "params.train.shap_sample"] == "1999"
     assert "select" not in new.index  # its inputs did not change
+    assert conf.read_text() == text
     assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
 
 
