@@ -59,16 +59,39 @@ class PipelineRepo:
         test another pipeline state, and the tests would pass in one order only. The
         files git sees (tracked or not, ignored ones aside: the small ``cache: false``
         outputs included) come back from a snapshot tree, the DVC outputs from the
-        cache (the MLflow store keeps the new runs and versions: tests count from
-        "before").
+        cache, and the registry's aliases point where they pointed, so the champions
+        are again the models the restored database was published with (the store
+        keeps the new runs and versions: tests count from "before").
         """
         snapshot = self._worktree_snapshot()
+        aliases = self._registry_aliases()
         try:
             yield
         finally:
             self.run("git", "checkout", snapshot, "--", ".")
             self.run("git", "reset", "--quiet")  # the index as it was: nothing staged
             self.run("dvc", "checkout", "--force", "--quiet")
+            self._restore_aliases(aliases)
+
+    def _client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def _registry_aliases(self) -> dict[str, dict[str, str]]:
+        """Each registered model's aliases and the versions they name."""
+        return {
+            model.name: dict(model.aliases) for model in self._client().search_registered_models()
+        }
+
+    def _restore_aliases(self, aliases: dict[str, dict[str, str]]) -> None:
+        client = self._client()
+        for model in client.search_registered_models():
+            before = aliases.get(model.name, {})
+            for alias in set(model.aliases) - set(before):
+                client.delete_registered_model_alias(model.name, alias)
+            for alias, version in before.items():
+                client.set_registered_model_alias(model.name, alias, version)
 
     def _worktree_snapshot(self) -> str:
         """A git tree of every file not ignored, as it is now, made in a scratch index."""

@@ -155,21 +155,24 @@ def test_experiment_override_trains_a_new_light_candidate(
     name = NAMES["light"]
     before = len(client.search_model_versions(f"name='{name}'"))
     conf = pipeline_repo.root / "conf/model/light.yaml"
+    champion = client.get_model_version_by_alias(name, "champion").version
     with pipeline_repo.restored():
         pipeline_repo.run(
             "dvc", "exp", "run", "-S", "conf/model/light.yaml:lgbm.learning_rate=0.07", timeout=900
         )
         assert conf.read_text().count("0.07") == 1
-    versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == before + 1
-    newest = max(versions, key=lambda v: int(v.version))
-    assert client.get_model_version_by_alias(name, "challenger").version == newest.version
+        versions = client.search_model_versions(f"name='{name}'")
+        assert len(versions) == before + 1
+        newest = max(versions, key=lambda v: int(v.version))
+        assert client.get_model_version_by_alias(name, "challenger").version == newest.version
     assert newest.tags.get("gate_decision") in {"passed", "rejected"}
     run = client.get_run(newest.run_id)
     assert float(run.data.params["model.lgbm.learning_rate"]) == pytest.approx(0.07)
-    # The shared clone is back as it was, for the tests after this one.
+    # The shared clone is back as it was, for the tests after this one: its config,
+    # its stages' outputs and the champion its database was published with.
     assert "learning_rate: 0.05" in conf.read_text()
     assert json.loads(pipeline_repo.run("dvc", "status", "--json").stdout or "{}") == {}
+    assert client.get_model_version_by_alias(name, "champion").version == champion
 
 
 def test_mlproject_train_entry_point_runs_the_same_code(
