@@ -92,6 +92,34 @@ def test_concurrent_records_are_written_exactly_once(tmp_path: Path) -> None:
     assert _count(url) == 2001
 
 
+def test_writers_of_several_processes_share_a_new_store(tmp_path: Path) -> None:
+    """Each gunicorn worker has its own writer; their first batches race to create the
+    table on a store that does not exist yet, and none of them may lose its batch."""
+    for attempt in range(5):  # the race is a matter of microseconds: give it chances
+        url = f"sqlite:///{tmp_path / str(attempt) / 'predictions.db'}"
+        logs = [PredictionLog(_settings(url, flush_seconds=0.01)) for _ in range(6)]
+        start = threading.Barrier(len(logs))
+
+        def burst(log: PredictionLog, k: int, start: threading.Barrier) -> None:
+            start.wait()
+            for i in range(20):
+                log.record(_record(k * 1000 + i))
+
+        threads = [
+            threading.Thread(target=burst, args=(log, k, start)) for k, log in enumerate(logs)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for log in logs:
+            log.close()
+        assert sum(log.status()["failed"] for log in logs) == 0, [
+            log.status()["last_error"] for log in logs
+        ]
+        assert _count(url) == 120
+
+
 def test_a_broken_store_is_counted_not_raised(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the store's directory should be")

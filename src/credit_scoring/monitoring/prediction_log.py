@@ -52,6 +52,7 @@ from sqlalchemy import (
     event,
     make_url,
 )
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,20 @@ class PredictionLogSettings:
             flush_seconds=float(cfg.get("flush_seconds", 0.5)),
             close_timeout=float(cfg.get("close_timeout", 10.0)),
         )
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the log's tables and indexes unless they exist.
+
+    Every gunicorn worker has its own writer, and their first batches come at once:
+    ``create_all``'s check-then-create lets two of them both try ``CREATE TABLE``,
+    and the loser's error would lose its batch. What another writer created in the
+    meantime is no error: the loser checks again and goes on.
+    """
+    try:
+        METADATA.create_all(engine, checkfirst=True)
+    except DBAPIError:
+        METADATA.create_all(engine, checkfirst=True)  # re-checked: only what is still missing
 
 
 def log_engine(url: str) -> Engine:
@@ -218,7 +233,7 @@ class PredictionLog:
         try:
             if self._engine is None:
                 engine = log_engine(self.settings.url)
-                METADATA.create_all(engine, checkfirst=True)
+                create_tables(engine)
                 self._engine = engine
             with self._engine.begin() as conn:
                 conn.execute(PREDICTIONS.insert(), batch)
