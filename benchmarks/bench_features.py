@@ -110,14 +110,14 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
     """
     import pyarrow.csv
 
+    from credit_scoring.config import compose_config
     from credit_scoring.data.ingest import ingest
     from credit_scoring.features.build import build_features
     from credit_scoring.features.engine import engine_from_config
     from tests.oracle import oracle_features
 
     # The SQL engine as the DVC stage opens it (conf/features: threads, memory limit).
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        features = compose(config_name="config").features
+    features = compose_config(conf_dir=REPO_ROOT / "conf")[1].features
     start = time.perf_counter()
     steps: dict[str, float] = {}
     if implementation == "ingest":

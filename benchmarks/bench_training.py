@@ -25,9 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
-
+from credit_scoring.config import ProjectConfig, compose_config
 from credit_scoring.logs import setup_logging
 
 log = logging.getLogger("benchmarks.training")
@@ -62,22 +60,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. train.cv_folds=3")
     args = parser.parse_args(argv)
     setup_logging()
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        base = compose(config_name="config")
-        n_clients = args.clients or base.data.n_clients
-        root = ensure_features(n_clients, base.data.seed)
-        overrides = [
-            f"paths.features={root / 'features'}",
-            f"paths.oracle={root / 'oracle.csv'}",
-            f"paths.models={root / 'models'}",
-            f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}",
-            "model.feature_sets_file=null",  # the schema's own lists: no selection stage here
-            *args.overrides,
-        ]
-        configs = {
-            name: compose(config_name="config", overrides=[f"model={name}", *overrides])
-            for name in ("full", "light")
-        }
+    base = compose_config(conf_dir=REPO_ROOT / "conf")[1]
+    n_clients = args.clients or base.data.n_clients
+    root = ensure_features(n_clients, base.data.seed)
+    overrides = [
+        f"paths.features={root / 'features'}",
+        f"paths.oracle={root / 'oracle.csv'}",
+        f"paths.models={root / 'models'}",
+        f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}",
+        "model.feature_sets_file=null",  # the schema's own lists: no selection stage here
+        *args.overrides,
+    ]
+    configs = {
+        name: compose_config([f"model={name}", *overrides], REPO_ROOT / "conf")[1]
+        for name in ("full", "light")
+    }
 
     from credit_scoring.models.train import configure_tracking, train_model
 
@@ -114,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\n".join(explain_gap(root, configs["full"], results["full"]["test_auc"])))
 
 
-def explain_gap(root: Path, cfg: DictConfig, model_auc: float) -> list[str]:
+def explain_gap(root: Path, cfg: ProjectConfig, model_auc: float) -> list[str]:
     """Where the full model's distance to the oracle comes from, on its own test rows.
 
     The oracle file also holds each applicant's latent history risk ``h``. The full
@@ -156,9 +153,9 @@ def explain_gap(root: Path, cfg: DictConfig, model_auc: float) -> list[str]:
             random_state=t.seed,
         )
         model = build_classifier(
-            OmegaConf.to_container(cfg.model.lgbm, resolve=True),
+            cfg.model.lgbm,
             list(x.columns),
-            OmegaConf.to_container(cfg.model.monotone_constraints, resolve=True) or {},
+            cfg.model.monotone_constraints,
             seed=t.seed,
             n_jobs=t.n_jobs,
         )

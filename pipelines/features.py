@@ -13,42 +13,26 @@ the history spec is ``cfg.features.history``, the SQL engine ``cfg.features.engi
 
 from __future__ import annotations
 
-import logging
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from credit_scoring.errors import CreditScoringError
+from credit_scoring.config import ProjectConfig
 from credit_scoring.features.build import build_features
 from credit_scoring.features.engine import engine_from_config
 from credit_scoring.features.history import load_spec
-from credit_scoring.logs import setup_logging
-
-log = logging.getLogger("credit_scoring.features")
+from credit_scoring.stage import stage
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    setup_logging()
-    try:
-        engine = engine_from_config(cfg.features)
-    except CreditScoringError as exc:  # Spark asked for but not installed, or unreachable
-        log.error("%s", exc)
-        sys.exit(2)
-    try:
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    features = conf.features
+    with engine_from_config(features) as engine:  # Spark asked for but absent: exit 2
         build_features(
-            cfg.paths.ingested,
-            cfg.paths.features,
-            spec=load_spec(cfg.features.history),
+            conf.paths.ingested,
+            conf.paths.features,
+            spec=load_spec(features.history),
             engine=engine,
-            chunk_rows=int(cfg.features.build.chunk_rows),
+            chunk_rows=features.build.chunk_rows,
         )
-    except CreditScoringError as exc:  # bad data: one readable message, not a traceback
-        log.error("%s", exc)
-        sys.exit(2)
-    finally:
-        engine.close()
 
 
 if __name__ == "__main__":

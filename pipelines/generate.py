@@ -10,19 +10,19 @@ writes an oracle file with no rows: real data have no known probabilities).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from credit_scoring.config import DataConfig, ProjectConfig
 from credit_scoring.data.schema import TABLES
 from credit_scoring.data.synthetic import generate
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.io import atomic_file
-from credit_scoring.logs import setup_logging
+from credit_scoring.stage import stage
 
 log = logging.getLogger("credit_scoring.pipelines.generate")
 
@@ -32,7 +32,7 @@ def stamp_path(raw: Path) -> Path:
     return raw.parent / f".{raw.name}_params.json"
 
 
-def materialize(data: DictConfig, raw: Path, oracle: Path) -> None:
+def materialize(data: DataConfig, raw: Path, oracle: Path) -> None:
     """Generate or check ``raw`` according to ``data.source``."""
     if data.source == "kaggle":
         missing = [
@@ -50,13 +50,11 @@ def materialize(data: DictConfig, raw: Path, oracle: Path) -> None:
             with atomic_file(oracle) as tmp:
                 tmp.write_text("SK_ID_CURR,probability\n")
         return
-    if data.source != "synthetic":
-        raise CreditScoringError(f"unknown data.source {data.source!r} (synthetic or kaggle)")
     params = {
-        "n_clients": int(data.n_clients),
-        "n_test_clients": None if data.n_test_clients is None else int(data.n_test_clients),
-        "seed": int(data.seed),
-        "risk": OmegaConf.to_container(data.risk, resolve=True),
+        "n_clients": data.n_clients,
+        "n_test_clients": data.n_test_clients,
+        "seed": data.seed,
+        "risk": dataclasses.asdict(data.risk),
         "oracle": str(oracle),
     }
     stamp = stamp_path(raw)
@@ -70,22 +68,17 @@ def materialize(data: DictConfig, raw: Path, oracle: Path) -> None:
         n_test_clients=params["n_test_clients"],
         seed=params["seed"],
         oracle_path=oracle,
-        chunk_size=int(data.chunk_size),
-        risk=params["risk"],
+        chunk_size=data.chunk_size,
+        risk=data.risk,
     )
     with atomic_file(stamp) as tmp:
         tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    """Compose the config, then materialize ``cfg.paths.raw``."""
-    setup_logging()
-    try:
-        materialize(cfg.data, Path(cfg.paths.raw), Path(cfg.paths.oracle))
-    except CreditScoringError as exc:
-        log.error("%s", exc)
-        sys.exit(2)
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    """Materialize ``paths.raw`` as ``data`` says."""
+    materialize(conf.data, Path(conf.paths.raw), Path(conf.paths.oracle))
 
 
 if __name__ == "__main__":

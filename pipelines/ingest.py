@@ -11,27 +11,16 @@ present and ``validation.json``, the warnings and the absent tables.
 
 from __future__ import annotations
 
-import logging
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
+from credit_scoring.config import ProjectConfig
 from credit_scoring.data.ingest import ingest
-from credit_scoring.errors import CreditScoringError
-from credit_scoring.logs import setup_logging
-
-log = logging.getLogger("credit_scoring.ingest")
+from credit_scoring.stage import stage
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    setup_logging()
-    try:
-        ingest(cfg.paths.raw, cfg.paths.ingested, strict=bool(cfg.data.strict))
-    except CreditScoringError as exc:  # bad data: one readable message, not a traceback
-        log.error("%s", exc)
-        sys.exit(2)
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    ingest(conf.paths.raw, conf.paths.ingested, strict=conf.data.strict)
 
 
 if __name__ == "__main__":

@@ -16,45 +16,35 @@ finding, not a failure: the stage succeeds and ``drift.json`` says ``alert: 1``;
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from credit_scoring.errors import CreditScoringError
+from credit_scoring.config import ProjectConfig
 from credit_scoring.io import atomic_file
-from credit_scoring.logs import setup_logging
-from credit_scoring.monitoring.monitor import MonitorSettings, headline, run_monitor
+from credit_scoring.monitoring.monitor import headline, run_monitor
 from credit_scoring.registry import resolve_tracking_uri
+from credit_scoring.stage import stage
 
-log = logging.getLogger("credit_scoring.monitor")
 
-
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    setup_logging()
-    settings = MonitorSettings.from_config(OmegaConf.to_container(cfg.monitoring, resolve=True))
-    features, out = Path(cfg.paths.features), Path(settings.out)
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    settings = conf.monitoring
+    features, out = Path(conf.paths.features), Path(settings.out)
     summary = {}
-    try:
-        for model in settings.models:
-            result = run_monitor(
-                settings,
-                model=model,
-                current=str(features),
-                reference=features,
-                out=out / model,
-                tracking_uri=resolve_tracking_uri(cfg.mlflow.tracking_uri),
-                experiment_name=cfg.mlflow.experiment_name,
-                current_tables=settings.current_tables,
-                models_dir=Path(cfg.paths.models),
-            )
-            summary[model] = headline(result)
-    except CreditScoringError as exc:
-        log.error("%s", exc)
-        sys.exit(2)
+    for model in settings.models:
+        result = run_monitor(
+            settings,
+            model=model,
+            current=str(features),
+            reference=features,
+            out=out / model,
+            tracking_uri=resolve_tracking_uri(conf.mlflow.tracking_uri),
+            experiment_name=conf.mlflow.experiment_name,
+            current_tables=settings.current_tables,
+            models_dir=Path(conf.paths.models),
+        )
+        summary[model] = headline(result)
     with atomic_file(out / "drift.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 

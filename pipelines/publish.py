@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import mlflow
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from credit_scoring.logs import setup_logging
+from credit_scoring.config import ProjectConfig
 from credit_scoring.publish import (
     PublishSettings,
     load_champion,
@@ -26,21 +25,22 @@ from credit_scoring.publish import (
     write_manifest,
 )
 from credit_scoring.registry import resolve_tracking_uri
+from credit_scoring.stage import stage
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    setup_logging()
-    conf = OmegaConf.to_container(cfg.publish, resolve=True)
-    mlflow.set_tracking_uri(resolve_tracking_uri(cfg.mlflow.tracking_uri))
-    features = Path(cfg.paths.features)
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    settings = conf.publish
+    mlflow.set_tracking_uri(resolve_tracking_uri(conf.mlflow.tracking_uri))
+    features = Path(conf.paths.features)
     clients = read_clients(features / "train.parquet", features / "test.parquet")
     champions = {
-        name: load_champion(name, registered, conf["alias"])
-        for name, registered in conf["registered_names"].items()
+        name: load_champion(name, registered, settings.alias)
+        for name, registered in settings.registered_names.items()
     }
-    manifest = publish(clients, champions, conf["database_url"], PublishSettings.from_config(conf))
-    write_manifest(manifest, conf["manifest"])
+    typed = PublishSettings.from_config(settings.model_dump())
+    manifest = publish(clients, champions, settings.database_url, typed)
+    write_manifest(manifest, settings.manifest)
 
 
 if __name__ == "__main__":

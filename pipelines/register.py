@@ -10,33 +10,22 @@ gates of conf/registry/default.yaml, and writes what was done to models/registry
 
 from __future__ import annotations
 
-import logging
-import sys
+from omegaconf import DictConfig
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from credit_scoring.errors import CreditScoringError
-from credit_scoring.logs import setup_logging
+from credit_scoring.config import ProjectConfig
 from credit_scoring.registry import register_models, resolve_tracking_uri
+from credit_scoring.stage import stage
 
-log = logging.getLogger("credit_scoring.register")
 
-
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    setup_logging()
-    try:
-        register_models(
-            OmegaConf.to_container(cfg.registry, resolve=True),
-            cfg.paths.models,
-            resolve_tracking_uri(cfg.mlflow.tracking_uri),
-            OmegaConf.to_container(cfg.validation.fairness, resolve=True),
-            OmegaConf.to_container(cfg.scorecard, resolve=True),
-        )
-    except CreditScoringError as exc:  # a missing input: one readable message, not a traceback
-        log.error("%s", exc)
-        sys.exit(2)
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    register_models(
+        conf.registry,
+        conf.paths.models,
+        resolve_tracking_uri(conf.mlflow.tracking_uri),
+        conf.validation.fairness,
+        conf.scorecard,
+    )
 
 
 if __name__ == "__main__":

@@ -11,21 +11,21 @@ restarted while the others keep serving; Ctrl-C (or SIGTERM) stops them all.
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from credit_scoring.api.launcher import exec_program, serve_forever
-from credit_scoring.logs import setup_logging
+from credit_scoring.config import ProjectConfig
 from credit_scoring.registry import resolve_tracking_uri
+from credit_scoring.stage import stage
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
-    setup_logging()
-    config = OmegaConf.to_container(cfg.serve, resolve=True)
-    tracking_uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
-    if cfg.serve.program:
-        exec_program(config, tracking_uri, str(cfg.serve.program))
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> None:
+    # The launcher hands the group on as JSON (gunicorn workers, the dashboard): plain data.
+    config = conf.serve.model_dump(mode="json")
+    tracking_uri = resolve_tracking_uri(conf.mlflow.tracking_uri)
+    if conf.serve.program:
+        exec_program(config, tracking_uri, conf.serve.program)
     serve_forever(config, tracking_uri)
 
 

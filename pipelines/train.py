@@ -10,23 +10,22 @@ Optuna sweeper maximizes.
 
 from __future__ import annotations
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from credit_scoring.logs import setup_logging
+from credit_scoring.config import ProjectConfig
 from credit_scoring.models.train import configure_tracking, sweep_parent_run, train_model
+from credit_scoring.stage import stage
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> float:
-    setup_logging()
-    configure_tracking(cfg.mlflow)
+@stage
+def main(cfg: DictConfig, conf: ProjectConfig) -> float:
+    configure_tracking(conf.mlflow)
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
-    parent = sweep_parent_run(hydra_cfg.sweep.dir, cfg.model.name) if sweeping else None
-    result = train_model(cfg, parent_run_id=parent, export=not sweeping)
+    parent = sweep_parent_run(hydra_cfg.sweep.dir, conf.model.name) if sweeping else None
+    result = train_model(conf, parent_run_id=parent, export=not sweeping)
     return result.metrics["cv_auc_mean"]
 
 

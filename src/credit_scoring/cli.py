@@ -18,21 +18,20 @@ from credit_scoring.errors import CreditScoringError
 from credit_scoring.logs import setup_logging
 
 if TYPE_CHECKING:
-    from omegaconf import DictConfig
+    from credit_scoring.config import DataConfig, FeaturesConfig
 
 log = logging.getLogger("credit_scoring")
 
 
-def _synthetic_defaults() -> dict:
+def _synthetic_defaults() -> DataConfig:
     """The synthetic data set's settings (``conf/data/synthetic.yaml``): ``make data``'s.
 
     ``generate`` with no option writes the very files the pipeline's data step does
     (same size, seed and risk coefficients), so the two cannot drift apart.
     """
-    from omegaconf import OmegaConf
+    from credit_scoring.config import compose_config
 
-    conf = OmegaConf.load(_config_dir() / "data" / "synthetic.yaml")
-    return OmegaConf.to_container(conf, resolve=True)
+    return compose_config(["data=synthetic"])[1].data
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -41,7 +40,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     # Explicit options win over the scenario's values, which win over the configured ones.
     defaults = _synthetic_defaults()
-    n_clients, n_test, seed = defaults["n_clients"], defaults["n_test_clients"], defaults["seed"]
+    n_clients, n_test, seed = defaults.n_clients, defaults.n_test_clients, defaults.seed
     shift = None
     if args.scenario is not None:
         scenario = load_scenario(args.scenario)
@@ -54,8 +53,8 @@ def _generate(args: argparse.Namespace) -> int:
         n_test_clients=args.n_test_clients if args.n_test_clients is not None else n_test,
         seed=args.seed if args.seed is not None else seed,
         oracle_path=args.oracle,
-        chunk_size=int(defaults["chunk_size"]),
-        risk=defaults["risk"],
+        chunk_size=defaults.chunk_size,
+        risk=defaults.risk,
         shift=shift,
     )
     return 0
@@ -69,20 +68,16 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _features_config(args: argparse.Namespace) -> DictConfig:
+def _features_config(args: argparse.Namespace) -> FeaturesConfig:
     """The ``features`` config the DVC stage reads, with this command's engine switches."""
-    from hydra import compose, initialize_config_dir
-
-    from credit_scoring.features.history import DEFAULT_SPEC_PATH
+    from credit_scoring.config import compose_config
 
     overrides = []
     if args.engine:
         overrides.append(f"features.engine={args.engine}")
     if args.spark_master:
         overrides.append(f"features.spark.master={args.spark_master}")
-    conf_dir = DEFAULT_SPEC_PATH.parents[1]
-    with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
-        return compose(config_name="config", overrides=overrides).features
+    return compose_config(overrides)[1].features
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -99,7 +94,7 @@ def _features(args: argparse.Namespace) -> int:
             spec=load_spec(cfg.history),
             engine=engine,
             strict=args.strict,
-            chunk_rows=int(cfg.build.chunk_rows),
+            chunk_rows=cfg.build.chunk_rows,
         )
     finally:
         engine.close()
@@ -146,16 +141,6 @@ def _score_on_spark(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The checkout's Hydra configuration, used when the working directory has no ``conf/``.
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-def _config_dir() -> Path:
-    """``./conf`` (the project the command runs in, like the stages), else the checkout's."""
-    here = Path("conf")
-    return here if (here / "config.yaml").is_file() else CONF_DIR
-
-
 def _instant(text: str) -> datetime:
     """An ISO 8601 time for --since/--until, as naive UTC (the prediction log's clock)."""
     try:
@@ -166,26 +151,21 @@ def _instant(text: str) -> datetime:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from credit_scoring.monitoring.monitor import MonitorSettings, run_monitor
+    from credit_scoring.config import compose_config
+    from credit_scoring.monitoring.monitor import run_monitor
     from credit_scoring.registry import resolve_tracking_uri
 
-    config_dir = (args.config_dir or _config_dir()).resolve()
-    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-        cfg = compose("config", overrides=args.overrides)
-    conf = OmegaConf.to_container(cfg, resolve=True)
+    _, conf = compose_config(args.overrides, args.config_dir)
     result = run_monitor(
-        MonitorSettings.from_config(conf["monitoring"]),
+        conf.monitoring,
         model=args.model,
         current=args.current,
-        reference=args.reference or Path(conf["paths"]["features"]),
+        reference=args.reference or Path(conf.paths.features),
         out=args.out,
-        tracking_uri=resolve_tracking_uri(conf["mlflow"]["tracking_uri"]),
-        experiment_name=conf["mlflow"]["experiment_name"],
+        tracking_uri=resolve_tracking_uri(conf.mlflow.tracking_uri),
+        experiment_name=conf.mlflow.experiment_name,
         current_tables=[t for t in args.tables.split(",") if t],
-        models_dir=Path(conf["paths"]["models"]),
+        models_dir=Path(conf.paths.models),
         since=args.since,
         until=args.until,
     )

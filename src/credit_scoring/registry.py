@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -36,8 +36,11 @@ from credit_scoring.errors import CreditScoringError
 from credit_scoring.io import atomic_file
 from credit_scoring.models.monotonic import Direction, MonotonicityReport, check_monotone
 from credit_scoring.models.pyfunc import batch_predictor
-from credit_scoring.validation.fairness import DisparateImpact, FairnessConfig, fairness_report
+from credit_scoring.validation.fairness import DisparateImpact, FairnessGroups, fairness_report
 from credit_scoring.validation.model_card import CARD_FILE, model_card, version_description
+
+if TYPE_CHECKING:
+    from credit_scoring.config import FairnessConfig, RegistryConfig, ScorecardConfig
 
 log = logging.getLogger(__name__)
 
@@ -209,33 +212,20 @@ class GatePolicy:
     fairness_confidence: float | None = 0.95
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> GatePolicy:
-        """Build from the resolved ``registry`` config group."""
-        mono = cfg.get("monotone") or {}
-        checks = []
-        for check in mono.get("checks") or ():
-            direction, grid = int(check["direction"]), tuple(map(float, check["grid"]))
-            if direction not in (-1, 1) or len(grid) < 2:
-                raise RegistryError(
-                    f"registry.monotone check on {check['feature']}: direction must be -1 or 1 "
-                    "and the grid needs at least two values"
-                )
-            checks.append(MonotoneCheck(str(check["feature"]), cast(Direction, direction), grid))
-        fair = cfg.get("fairness") or {}
-        fairness = tuple(
-            FairnessCheck(str(name), float(c["min_disparate_impact"]), bool(c["enforce"]))
-            for name, c in (fair.get("checks") or {}).items()
-        )
-        confidence = fair.get("confidence")
-        if confidence is not None and not 0.5 <= float(confidence) < 1:
-            raise RegistryError("registry.fairness.confidence must be in [0.5, 1) or null")
+    def from_config(cls, cfg: RegistryConfig) -> GatePolicy:
+        """From the typed ``registry`` config group (values checked there)."""
         return cls(
-            auc_floor={str(k): float(v) for k, v in cfg["auc_floor"].items()},
-            max_regression=float(cfg["max_regression"]),
-            monotone=tuple(checks),
-            monotone_rows=int(mono.get("rows", 200)),
-            fairness=fairness,
-            fairness_confidence=None if confidence is None else float(confidence),
+            auc_floor=cfg.auc_floor,
+            max_regression=cfg.max_regression,
+            monotone=tuple(
+                MonotoneCheck(c.feature, c.direction, c.grid) for c in cfg.monotone.checks
+            ),
+            monotone_rows=cfg.monotone.rows,
+            fairness=tuple(
+                FairnessCheck(name, c.min_disparate_impact, c.enforce)
+                for name, c in cfg.fairness.checks.items()
+            ),
+            fairness_confidence=cfg.fairness.confidence,
         )
 
     def floor(self, model_name: str) -> float:
@@ -375,7 +365,7 @@ def check_fairness(
     predictions: pd.DataFrame,
     rows: pd.DataFrame,
     policy: GatePolicy,
-    groups: FairnessConfig,
+    groups: FairnessGroups,
 ) -> list[FairnessOutcome]:
     """Disparate impact of the model's decisions on ``rows``, for each configured check.
 
@@ -446,7 +436,7 @@ def gate_candidate(
     candidate: Candidate,
     rows: pd.DataFrame,
     policy: GatePolicy,
-    groups: FairnessConfig | None = None,
+    groups: FairnessGroups | None = None,
 ) -> dict[str, Any]:
     """Register ``candidate``, run the gates, promote it if it passes; return the record.
 
@@ -504,7 +494,7 @@ def gate_candidate(
     reports = check_monotonicity(model, sample, policy.monotone)
     for report in reports:
         log.info("%s v%s: %s", name, version.version, report)
-    fairness = check_fairness(predictions, rows, policy, groups or FairnessConfig(()))
+    fairness = check_fairness(predictions, rows, policy, groups or FairnessGroups(()))
     for outcome in fairness:
         log.info("%s v%s fairness: %s", name, version.version, outcome.describe())
     decision = evaluate_gates(
@@ -571,7 +561,7 @@ def write_model_card(
     client: MlflowClient,
     model_dir: Path,
     record: Mapping[str, Any],
-    scorecard: Mapping[str, Any] | None = None,
+    scorecard: ScorecardConfig | None = None,
 ) -> Path:
     """Render the card of the version in ``record``, write it, log it with the model.
 
@@ -608,32 +598,32 @@ def write_model_card(
 
 
 def register_models(
-    cfg: Mapping[str, Any],
+    cfg: RegistryConfig,
     models_dir: Path | str,
     tracking_uri: str,
-    fairness: Mapping[str, Any] | None = None,
-    scorecard: Mapping[str, Any] | None = None,
+    fairness: FairnessConfig | None = None,
+    scorecard: ScorecardConfig | None = None,
 ) -> dict[str, Any]:
-    """Gate every model of ``cfg["models"]``, write each model card and the record.
+    """Gate every model of ``cfg.models``, write each model card and the record.
 
-    ``cfg`` is the resolved ``registry`` config group; ``models_dir`` holds each
+    ``cfg`` is the typed ``registry`` config group; ``models_dir`` holds each
     model's ``NAME/run.json`` as the train stage wrote it; ``fairness`` is the
     ``validation.fairness`` group (how the groups of the fairness checks are formed),
     ``scorecard`` the ``scorecard`` group (described in the card). The record goes to
-    ``cfg["output"]``, each card to ``models_dir/NAME/model_card.md``. Returns the record.
+    ``cfg.output``, each card to ``models_dir/NAME/model_card.md``. Returns the record.
     """
-    policy = GatePolicy.from_mapping(cfg)
-    groups = FairnessConfig.from_mapping(fairness or {})
+    policy = GatePolicy.from_config(cfg)
+    groups = FairnessGroups.from_config(fairness) if fairness else FairnessGroups(())
     client = MlflowClient(tracking_uri)
     # mlflow.register_model and pyfunc.load_model use the global tracking URI.
     mlflow.set_tracking_uri(tracking_uri)
     records = {}
-    for name in cfg["models"]:
+    for name in cfg.models:
         candidate = Candidate.from_run_json(Path(models_dir) / name / "run.json")
-        rows = load_test_rows(cfg["data"], candidate.test_ids)
+        rows = load_test_rows(cfg.data, candidate.test_ids)
         records[name] = gate_candidate(client, candidate, rows, policy, groups)
         write_model_card(client, Path(models_dir) / name, records[name], scorecard)
     report = {"registered_at": datetime.now(UTC).isoformat(timespec="seconds"), "models": records}
-    with atomic_file(cfg["output"]) as tmp:
+    with atomic_file(cfg.output) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     return report

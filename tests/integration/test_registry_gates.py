@@ -19,10 +19,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from credit_scoring.config import ProjectConfig, compose_config
 from credit_scoring.data.schema import DAYS_SENTINEL
 from credit_scoring.models.train import configure_tracking, train_model
 from credit_scoring.registry import (
@@ -105,7 +105,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace(root, good, bad, root / "models", uri)
 
 
-def _config(ws: Workspace, features: Path, *extra: str) -> DictConfig:
+def _config(ws: Workspace, features: Path, *extra: str) -> ProjectConfig:
     """The project's composed config, pointed at the workspace and shrunk for speed."""
     overrides = [
         "model=light",
@@ -123,8 +123,7 @@ def _config(ws: Workspace, features: Path, *extra: str) -> DictConfig:
         "model.lgbm.learning_rate=0.1",
         *extra,
     ]
-    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base=None):
-        return compose("config", overrides=overrides)
+    return compose_config(overrides, REPO_ROOT / "conf")[1]
 
 
 def _train(ws: Workspace, features: Path, *extra: str) -> str:
@@ -165,9 +164,7 @@ def _register_stage(ws: Workspace) -> dict:
 def _register(ws: Workspace) -> dict:
     """What the stage does, in-process (saves an interpreter start and MLflow import)."""
     cfg = _config(ws, ws.good)
-    registry = OmegaConf.to_container(cfg.registry, resolve=True)
-    fairness = OmegaConf.to_container(cfg.validation.fairness, resolve=True)
-    report = register_models(registry, ws.models, ws.uri, fairness)
+    report = register_models(cfg.registry, ws.models, ws.uri, cfg.validation.fairness)
     assert json.loads((ws.models / "registry.json").read_text()) == report
     return report["models"]["light"]
 
@@ -253,12 +250,7 @@ def test_a_candidate_approving_one_gender_far_more_often_is_not_promoted(
 
     run_id = _train(ws, biased, f"train.data_version_file={other}")
     cfg = _config(ws, biased, f"registry.data={biased / 'train.parquet'}")
-    report = register_models(
-        OmegaConf.to_container(cfg.registry, resolve=True),
-        ws.models,
-        ws.uri,
-        OmegaConf.to_container(cfg.validation.fairness, resolve=True),
-    )
+    report = register_models(cfg.registry, ws.models, ws.uri, cfg.validation.fairness)
     record = report["models"]["light"]
     assert record["run_id"] == run_id and record["decision"] == "rejected", record
     (reason,) = record["reasons"]  # the AUC floor and the monotonicity check pass

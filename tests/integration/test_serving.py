@@ -79,12 +79,10 @@ def test_live_score_matches_the_precomputed_one(stack) -> None:
 
 def _check_scorecard(answer: dict[str, Any]) -> None:
     """Points on the configured scale, a grade, and reasons that fit the decision."""
-    from omegaconf import OmegaConf
-
+    from credit_scoring.config import compose_config
     from credit_scoring.scorecard.points import Scorecard
-    from tests.conftest import REPO_ROOT
 
-    card = Scorecard.from_mapping(OmegaConf.load(REPO_ROOT / "conf/scorecard/default.yaml"))
+    card = Scorecard.from_config(compose_config()[1].scorecard)
     assert answer["points"] == pytest.approx(float(card.rounded_points(answer["probability"])))
     assert answer["grade"] == card.grade(answer["probability"])
     assert 0 < len(answer["reasons"]) <= 4

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from credit_scoring.config import ScorecardConfig, validate_group
 from credit_scoring.contracts.model_io import HISTORY_FEATURES, input_fields
 from credit_scoring.data.schema import DAYS_SENTINEL, TABLES
 from credit_scoring.models.pipeline import build_classifier, build_pipeline, resolve_features
@@ -86,6 +87,9 @@ def fit_tiny_model(name: str, frame: pd.DataFrame, *, trees: int = 40) -> Credit
         run_id="test-run",
         fields=input_fields(features),
         aids=DecisionAids.from_config(
-            OmegaConf.to_container(OmegaConf.load(CONF / "scorecard" / "default.yaml")), features
+            validate_group(
+                ScorecardConfig, OmegaConf.load(CONF / "scorecard" / "default.yaml"), "scorecard"
+            ),
+            features,
         ),
     )

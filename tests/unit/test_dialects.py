@@ -12,12 +12,12 @@ import duckdb
 import numpy as np
 import pytest
 import sqlglot
-from omegaconf import OmegaConf
 from sqlglot import exp
 
+from credit_scoring.config import compose_config
 from credit_scoring.features.dialects import to_spark_sql, transpile
 from credit_scoring.features.engine import DuckDBEngine, engine_from_config, open_engine
-from credit_scoring.features.history import DEFAULT_SPEC_PATH, compile_sql, load_spec
+from credit_scoring.features.history import compile_sql, load_spec
 
 DIVISIONS = """
 SELECT
@@ -85,9 +85,8 @@ def test_every_history_query_transpiles_to_spark_sql() -> None:
 
 def test_engine_is_chosen_by_config_or_switch() -> None:
     """``features.engine`` names the engine, its block configures it, a switch overrides."""
-    config = OmegaConf.load(DEFAULT_SPEC_PATH.parent / "default.yaml")
+    config = compose_config(["features.duckdb.threads=3"])[1].features
     assert config.engine == "duckdb" and config.spark.master == "local[2]"
-    config.duckdb.threads = 3
     engine = engine_from_config(config)
     try:
         assert isinstance(engine, DuckDBEngine) and engine.workers == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from credit_scoring.config import ScorecardConfig, validate_group
 from credit_scoring.validation.model_card import model_card, version_description
 from tests.conftest import REPO_ROOT
 
@@ -48,7 +49,9 @@ GATE = {
 
 
 def test_the_card_holds_every_section_with_the_figures() -> None:
-    scorecard = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf/scorecard/default.yaml"))
+    scorecard = validate_group(
+        ScorecardConfig, OmegaConf.load(REPO_ROOT / "conf/scorecard/default.yaml"), "scorecard"
+    )
     card = model_card(run=RUN, review=REVIEW, gate=GATE, scorecard=scorecard, generated_at="now")
     assert card.startswith("# Model card: credit-scoring-light version 3")
     for section in (

@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from credit_scoring.monitoring.monitor import EXIT_ALERT, EXIT_OK, MonitorSettings, evaluate
+from credit_scoring.config import MonitoringConfig, PredictionLogConfig, validate_group
+from credit_scoring.monitoring.monitor import EXIT_ALERT, EXIT_OK, evaluate
 from credit_scoring.monitoring.populations import MonitorInputError, Population
 from credit_scoring.monitoring.stability import Bands, performance, stability
 
 
-def _settings(repo_root: Path, **evidently: object) -> MonitorSettings:
+def _settings(repo_root: Path, **evidently: object) -> MonitoringConfig:
     conf = OmegaConf.to_container(OmegaConf.load(repo_root / "conf/monitoring/default.yaml"))
     conf["evidently"].update(evidently)
-    return MonitorSettings.from_config(conf)
+    return validate_group(MonitoringConfig, conf, "monitoring")
 
 
 def _population(n: int, seed: int, *, income_factor: float = 1.0, ext_shift: float = 0.0,
@@ -172,13 +173,14 @@ def test_the_prediction_log_is_a_current_population(tmp_path: Path) -> None:
     from credit_scoring.monitoring.populations import from_prediction_log
     from credit_scoring.monitoring.prediction_log import (
         PredictionLog,
-        PredictionLogSettings,
         prediction_record,
     )
     from credit_scoring.publish import Champion, InputColumn, ModelRecord
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    log = PredictionLog(PredictionLogSettings(True, url, 1000, 100, 0.05, 10.0))
+    log = PredictionLog(
+        PredictionLogConfig(enabled=True, url=url, batch_size=100, flush_seconds=0.05)
+    )
     for i, version in enumerate(["2"] * 30 + ["1"] * 5):
         log.record(
             prediction_record(

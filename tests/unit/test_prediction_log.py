@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from credit_scoring.api import create_app
+from credit_scoring.config import PredictionLogConfig
 from credit_scoring.monitoring.prediction_log import (
     PREDICTIONS,
     PredictionLog,
-    PredictionLogSettings,
     prediction_record,
     summarize,
 )
 from tests.unit.test_api_app import published, serve_config  # noqa: F401  (fixture)
 
 
-def _settings(url: str, **overrides: Any) -> PredictionLogSettings:
+def _settings(url: str, **overrides: Any) -> PredictionLogConfig:
     values = {
         "enabled": True,
         "url": url,
@@ -32,7 +32,7 @@ def _settings(url: str, **overrides: Any) -> PredictionLogSettings:
         "close_timeout": 10.0,
     }
     values.update(overrides)
-    return PredictionLogSettings(**values)
+    return PredictionLogConfig(**values)
 
 
 def _record(

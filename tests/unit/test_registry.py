@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from credit_scoring.config import ConfigError, RegistryConfig, validate_group
 from credit_scoring.registry import (
     Candidate,
     FairnessCheck,
@@ -21,6 +22,9 @@ from credit_scoring.registry import (
 from credit_scoring.validation.fairness import DisparateImpact
 
 POLICY = {
+    "models": ["full", "light"],
+    "data": "data/features/train.parquet",
+    "output": "models/registry.json",
     "auc_floor": {"full": 0.70, "light": 0.58},
     "max_regression": 0.005,
     "monotone": {
@@ -90,8 +94,12 @@ def test_every_failed_gate_is_reported_at_once() -> None:
     assert decision.summary == "; ".join(decision.reasons)
 
 
+def _policy(values: dict) -> GatePolicy:
+    return GatePolicy.from_config(validate_group(RegistryConfig, values, "registry"))
+
+
 def test_policy_from_config() -> None:
-    policy = GatePolicy.from_mapping(POLICY)
+    policy = _policy(POLICY)
     assert policy.floor("light") == 0.58
     assert policy.monotone_rows == 50
     (check,) = policy.monotone
@@ -102,8 +110,8 @@ def test_policy_from_config() -> None:
 
 def test_policy_refuses_a_meaningless_monotone_check() -> None:
     bad = {**POLICY, "monotone": {"checks": [{"feature": "X", "direction": 0, "grid": [1, 2]}]}}
-    with pytest.raises(RegistryError, match="direction must be -1 or 1"):
-        GatePolicy.from_mapping(bad)
+    with pytest.raises(ConfigError, match=r"registry\.monotone\.checks\[0\]\.direction: .*-1 or 1"):
+        _policy(bad)
 
 
 def test_the_environment_tracking_uri_wins(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +189,7 @@ def test_the_fairness_gate_allows_for_sampling_noise() -> None:
 
 
 def test_fairness_policy_is_parsed() -> None:
-    policy = GatePolicy.from_mapping(
+    policy = _policy(
         {
             **POLICY,
             "fairness": {
@@ -194,5 +202,5 @@ def test_fairness_policy_is_parsed() -> None:
     assert [(c.attribute, c.min_ratio, c.enforce) for c in policy.fairness] == [
         ("gender", 0.8, True)
     ]
-    with pytest.raises(RegistryError, match="confidence"):
-        GatePolicy.from_mapping({**POLICY, "fairness": {"confidence": 1.5}})
+    with pytest.raises(ConfigError, match=r"registry\.fairness\.confidence: .*less than 1"):
+        _policy({**POLICY, "fairness": {"confidence": 1.5}})

@@ -10,14 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from credit_scoring.config import ConfigError, ScorecardConfig, validate_group
 from credit_scoring.data.schema import LIGHT_FIELDS, features_795
 from credit_scoring.scorecard.points import Scorecard
 from credit_scoring.scorecard.reasons import Reason, ReasonCatalog, feature_key
 from tests.conftest import REPO_ROOT
 
 CONFIG = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf" / "scorecard" / "default.yaml"))
-CARD = Scorecard.from_mapping(CONFIG)
-CATALOG = ReasonCatalog.from_mapping(CONFIG["reasons"])
+
+
+def _card(values: dict) -> Scorecard:
+    return Scorecard.from_config(validate_group(ScorecardConfig, values, "scorecard"))
+
+
+CARD = _card(CONFIG)
+CATALOG = ReasonCatalog.from_config(validate_group(ScorecardConfig, CONFIG, "scorecard").reasons)
 
 
 def test_the_configured_anchor_and_pdo_are_exact() -> None:
@@ -57,9 +64,14 @@ def test_bad_scorecard_config_is_refused() -> None:
     with pytest.raises(ValueError, match="increase"):
         Scorecard(600, 50, 20, grades=("A", "B", "C"), cutoffs=(0.2, 0.1))
     bad = {**CONFIG, "grades": [{"grade": "A", "max_probability": 0.1}, {"grade": "B"}]}
-    Scorecard.from_mapping(bad)  # the last grade has no bound: fine
-    with pytest.raises(ValueError, match="max_probability"):
-        Scorecard.from_mapping({**CONFIG, "grades": [{"grade": "A"}, {"grade": "B"}]})
+    _card(bad)  # the last grade has no bound: fine
+    with pytest.raises(ConfigError, match=r"scorecard: .*every grade but the last needs"):
+        _card({**CONFIG, "grades": [{"grade": "A"}, {"grade": "B"}]})
+    with pytest.raises(ConfigError, match=r"scorecard\.points\.pdo: .*greater than 0"):
+        _card({**CONFIG, "points": {**CONFIG["points"], "pdo": 0}})
+    twice = [*CONFIG["reasons"]["catalog"], CONFIG["reasons"]["catalog"][0]]
+    with pytest.raises(ConfigError, match=r"scorecard\.reasons: .*codes used twice: \['H01'\]"):
+        _card({**CONFIG, "reasons": {**CONFIG["reasons"], "catalog": twice}})
 
 
 def test_the_catalog_covers_every_feature_of_both_models() -> None:
@@ -69,8 +81,6 @@ def test_the_catalog_covers_every_feature_of_both_models() -> None:
     assert len(light.codes) <= len(LIGHT_FIELDS)
     with pytest.raises(ValueError, match="covers no entry"):
         ReasonCatalog((Reason("X", "x", ("AMT_*",)),)).coder(["AMT_CREDIT", "DAYS_BIRTH"])
-    with pytest.raises(ValueError, match="used twice"):
-        ReasonCatalog((Reason("X", "x", ("a",)), Reason("X", "y", ("b",))))
 
 
 def test_one_hot_columns_of_a_field_are_one_reason_and_history_families_group() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credit_scoring.config import ConfigError, SelectionConfig, validate_group
 from credit_scoring.data.schema import LIGHT_FIELDS, features_795
 from credit_scoring.errors import SchemaError
 from credit_scoring.features.selection import (
@@ -16,7 +17,6 @@ from credit_scoring.features.selection import (
     PLOT_FILE,
     RANKING_FILE,
     REPORT_FILE,
-    SelectionConfig,
     SelectionConfigError,
     SelectionResult,
     counter_features,
@@ -56,7 +56,7 @@ def _config(**overrides: object) -> SelectionConfig:
         },
         "counter_fields": ["AMT_CREDIT", "DAYS_BIRTH", "CODE_GENDER", "NAME_EDUCATION_TYPE"],
     }
-    return SelectionConfig.from_mapping({**base, **overrides})
+    return validate_group(SelectionConfig, {**base, **overrides}, "selection")
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_top_k_larger_than_the_counter_set_is_refused() -> None:
 
 
 def test_bad_strategy_is_refused() -> None:
-    with pytest.raises(SelectionConfigError, match="strategy"):
+    with pytest.raises(ConfigError, match=r"selection\.strategy: .*'fixed' or 'top_k'"):
         _config(strategy="best")
 
 

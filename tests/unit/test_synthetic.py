@@ -12,7 +12,6 @@ import pytest
 from credit_scoring.data.schema import DAYS_SENTINEL, LIGHT_FIELDS, TABLES
 from credit_scoring.data.synthetic import RiskModel, generate
 from credit_scoring.data.synthetic.csv_format import format_floats
-from credit_scoring.errors import CreditScoringError
 from tests.conftest import REAL_HEADS
 
 N_CLIENTS = 3000
@@ -209,17 +208,21 @@ def test_risk_is_non_increasing_in_income_and_external_scores(small: Path) -> No
 
 
 def test_risk_coefficients_are_checked() -> None:
-    with pytest.raises(CreditScoringError, match="unknown"):
-        RiskModel.from_mapping({"ext_source_4": -1.0})
-    with pytest.raises(CreditScoringError, match="income"):
-        RiskModel.from_mapping({"annuity_income": -1.0})
+    from credit_scoring.config import ConfigError, DataConfig, validate_group
+
+    with pytest.raises(ConfigError, match=r"data\.risk\.ext_source_4: unknown key"):
+        validate_group(DataConfig, {"source": "synthetic", "risk": {"ext_source_4": -1.0}}, "data")
+    with pytest.raises(ConfigError, match=r"data\.risk: .*annuity_income .* must be >= 0"):
+        validate_group(DataConfig, {"source": "synthetic", "risk": {"annuity_income": -1}}, "data")
 
 
 def test_conf_risk_defaults_match_code(repo_root: Path) -> None:
     from omegaconf import OmegaConf
 
+    from credit_scoring.config import DataConfig, validate_group
+
     conf = OmegaConf.load(repo_root / "conf" / "data" / "synthetic.yaml")
-    assert RiskModel.from_mapping(OmegaConf.to_container(conf.risk)) == RiskModel()
+    assert validate_group(DataConfig, conf, "data").risk == RiskModel()
 
 
 @pytest.mark.slow
@@ -276,10 +279,10 @@ def test_generate_command_writes_the_data_steps_files(
     import importlib.util
     import shutil
 
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from credit_scoring.cli import CONF_DIR, main
+    from credit_scoring.cli import main
+    from credit_scoring.config import CONF_DIR, compose_config
 
     conf = tmp_path / "conf"
     shutil.copytree(CONF_DIR, conf)
@@ -294,9 +297,9 @@ def test_generate_command_writes_the_data_steps_files(
     )
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
-    with initialize_config_dir(config_dir=str(conf), version_base=None):
-        data = compose("config").data
-    stage.materialize(data, tmp_path / "stage", tmp_path / "stage_oracle.csv")
+    stage.materialize(
+        compose_config(conf_dir=conf)[1].data, tmp_path / "stage", tmp_path / "stage_oracle.csv"
+    )
 
     assert len(pd.read_csv(tmp_path / "cli" / "application_train.csv")) == 200
     for table in TABLES.values():

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credit_scoring.config import ConfigError, FairnessConfig, validate_group
 from credit_scoring.validation.fairness import (
     DAYS_PER_YEAR,
     UNKNOWN_GROUP,
     Attribute,
-    FairnessConfig,
+    FairnessGroups,
     derived_from,
     disparate_impact,
     fairness_report,
@@ -74,8 +75,12 @@ def test_small_groups_stay_out_of_the_ratio() -> None:
     assert disparate_impact(table) is None  # one group left: no ratio
 
 
+def _groups(values: dict) -> FairnessGroups:
+    return FairnessGroups.from_config(validate_group(FairnessConfig, values, "fairness"))
+
+
 def test_report_from_config() -> None:
-    config = FairnessConfig.from_mapping(
+    config = _groups(
         {
             "min_group_size": 1,
             "attributes": {
@@ -91,8 +96,10 @@ def test_report_from_config() -> None:
     report = fairness_report(config, frame, np.array([0.01, 0.5, 0.01, 0.01]), 0.1)
     assert report.metrics == {"disparate_impact_gender": 0.5, "disparate_impact_age": 0.5}
     assert set(report.table["attribute"]) == {"gender", "age"}
-    with pytest.raises(ValueError, match="bands_years must increase"):
-        FairnessConfig.from_mapping({"attributes": {"a": {"column": "X", "bands_years": [3, 1]}}})
+    with pytest.raises(ConfigError, match=r"fairness\.attributes\.a: .*bands_years must increase"):
+        _groups({"attributes": {"a": {"column": "X", "bands_years": [3, 1]}}})
+    with pytest.raises(ConfigError, match=r"fairness\.attributes\.a: .*give bands_years or groups"):
+        _groups({"attributes": {"a": {"column": "X"}}})
 
 
 def test_protected_switch_drops_every_feature_derived_from_the_fields() -> None:

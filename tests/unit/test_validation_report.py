@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from credit_scoring.config import ReportConfig
 from credit_scoring.validation.report import (
-    ValidationConfig,
     validation_report,
 )
 from credit_scoring.validation.stats import gini, ks_statistic, psi
@@ -30,7 +30,7 @@ def test_report_metrics_come_from_the_statistics() -> None:
         y_train=y_train,
         oof=oof,
         folds=folds,
-        config=ValidationConfig(gains_bins=5, psi_bins=8),
+        config=ReportConfig(gains_bins=5, psi_bins=8),
     )
     m = report.metrics
     assert m["gini"] == gini(y_test, p_test) and m["ks"] == ks_statistic(y_test, p_test)
@@ -42,6 +42,6 @@ def test_report_metrics_come_from_the_statistics() -> None:
     assert len(report.gains) == 5 and len(report.score_psi) == 9  # 8 bins + missing
     assert m["top_decile_capture"] == report.gains["cum_defaults_share"].iloc[0]
     no_cv = validation_report(
-        y_test, p_test, p_train, y_train=y_train, oof=oof, folds=None, config=ValidationConfig()
+        y_test, p_test, p_train, y_train=y_train, oof=oof, folds=None, config=ReportConfig()
     )
     assert "cv_gini_mean" not in no_cv.metrics and no_cv.folds.empty

@@ -26,10 +26,13 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import duckdb
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from credit_scoring.config import FeaturesConfig
 
 log = logging.getLogger(__name__)
 
@@ -202,20 +205,13 @@ def open_engine(name: str = "duckdb", **options: Any) -> SqlEngine:
     return factory(**options)
 
 
-def engine_from_config(features: Mapping[str, Any], name: str | None = None) -> SqlEngine:
+def engine_from_config(features: FeaturesConfig, name: str | None = None) -> SqlEngine:
     """The engine a ``features`` config names, with that engine's own block of settings.
 
     ``features.engine`` names the engine (``duckdb`` or ``spark``), ``features.duckdb``
     and ``features.spark`` hold each one's settings; ``name`` (a command-line switch)
     overrides the configured choice.
     """
-    chosen = name or features["engine"]
-    options = features.get(chosen) or {}
-    return open_engine(chosen, **{key: _plain(value) for key, value in options.items()})
-
-
-def _plain(value: Any) -> Any:
-    """OmegaConf nodes as plain dicts and lists, which the engines' constructors expect."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
+    chosen = name or features.engine
+    block = getattr(features, chosen, None)
+    return open_engine(chosen, **(block.model_dump() if block is not None else {}))

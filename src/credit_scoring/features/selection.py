@@ -18,9 +18,9 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -37,6 +37,9 @@ from credit_scoring.data.schema import LIGHT_FIELDS, TABLES, feature_name, featu
 from credit_scoring.errors import CreditScoringError, SchemaError
 from credit_scoring.io import atomic_dir
 
+if TYPE_CHECKING:
+    from credit_scoring.config import MlflowConfig, SelectionConfig
+
 log = logging.getLogger(__name__)
 
 Strategy = Literal["fixed", "top_k"]
@@ -50,46 +53,6 @@ PLOT_FILE = "top_features.png"
 
 class SelectionConfigError(CreditScoringError):
     """The selection config names something the feature set does not have."""
-
-
-@dataclass(frozen=True)
-class SelectionConfig:
-    """The ``selection`` config group, typed (see conf/selection/default.yaml)."""
-
-    strategy: Strategy = "fixed"
-    k: int = 10
-    folds: int = 5
-    permutation_top_n: int = 30
-    permutation_repeats: int = 5
-    plot_top: int = 30
-    seed: int = 42
-    lgbm: Mapping[str, Any] = field(default_factory=dict)
-    counter_fields: Sequence[str] = LIGHT_FIELDS
-
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> SelectionConfig:
-        """Build from the resolved Hydra group, flattening its ``permutation`` block."""
-        perm = cfg.get("permutation", {})
-        config = cls(
-            strategy=cfg.get("strategy", "fixed"),
-            k=int(cfg.get("k", 10)),
-            folds=int(cfg.get("folds", 5)),
-            permutation_top_n=int(perm.get("top_n", 30)),
-            permutation_repeats=int(perm.get("n_repeats", 5)),
-            plot_top=int(cfg.get("plot_top", 30)),
-            seed=int(cfg.get("seed", 42)),
-            lgbm=dict(cfg.get("lgbm", {})),
-            counter_fields=tuple(cfg.get("counter_fields", LIGHT_FIELDS)),
-        )
-        if config.strategy not in ("fixed", "top_k"):
-            raise SelectionConfigError(
-                f"selection.strategy must be 'fixed' or 'top_k', not {config.strategy!r}"
-            )
-        if config.folds < 2:
-            raise SelectionConfigError(f"selection.folds must be at least 2, not {config.folds}")
-        if config.k < 1:
-            raise SelectionConfigError(f"selection.k must be at least 1, not {config.k}")
-        return config
 
 
 @dataclass(frozen=True)
@@ -241,7 +204,7 @@ def select_features(X: pd.DataFrame, y: pd.Series, config: SelectionConfig) -> S
     ranking["rank"] = np.arange(1, len(ranking) + 1)
 
     # The first fold's validation rows are the held-out split: its model never saw them.
-    top = ranking["feature"].head(config.permutation_top_n).tolist()
+    top = ranking["feature"].head(config.permutation.top_n).tolist()
     _, valid_idx = folds[0]
     holdout = X.iloc[valid_idx]
     permuted = permutation_importance(
@@ -249,7 +212,7 @@ def select_features(X: pd.DataFrame, y: pd.Series, config: SelectionConfig) -> S
         holdout[top],
         y.iloc[valid_idx],
         scoring="roc_auc",
-        n_repeats=config.permutation_repeats,
+        n_repeats=config.permutation.n_repeats,
         random_state=config.seed,
     )
     perm = pd.DataFrame(
@@ -352,3 +315,29 @@ def write_selection(result: SelectionResult, out_dir: Path | str, plot_top: int 
         (tmp / SUMMARY_FILE).write_text(summary_markdown(result))
         importance_figure(result.ranking, plot_top).savefig(tmp / PLOT_FILE, dpi=110)
     return out_dir
+
+
+def log_selection_run(
+    result: SelectionResult, config: SelectionConfig, out_dir: Path, mlflow_cfg: MlflowConfig
+) -> None:
+    """Record the selection as an MLflow run named ``select``: settings, AUCs, every output."""
+    import mlflow
+
+    from credit_scoring.registry import resolve_tracking_uri, use_experiment
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(mlflow_cfg.tracking_uri))
+    use_experiment(mlflow_cfg.experiment_name)
+    report = result.report
+    params = config.model_dump(exclude={"counter_fields", "permutation", "lgbm"})
+    params |= {f"permutation_{k}": v for k, v in config.permutation.model_dump().items()}
+    params |= {f"lgbm_{k}": v for k, v in config.lgbm.items()}
+    with mlflow.start_run(run_name="select", tags={"stage": "select"}):
+        mlflow.log_params(params)
+        mlflow.log_metrics(
+            {
+                "full_cv_auc_mean": report["full"]["cv_auc_mean"],
+                "light_cv_auc_mean": report["light"]["cv_auc_mean"],
+                "auc_ratio": report["auc_ratio"],
+            }
+        )
+        mlflow.log_artifacts(str(out_dir), artifact_path="selection")

@@ -1,4 +1,4 @@
-"""Train one model pipeline end to end and record it: ``train_model(cfg) -> TrainResult``.
+"""Train one model pipeline end to end and record it: ``train_model(conf) -> TrainResult``.
 
 Order of work: hold out a stratified test split; cross-validate on the rest
 (out-of-fold probabilities, early stopping inside folds); fit the calibration map
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import mlflow
 import numpy as np
@@ -31,7 +31,6 @@ import yaml
 from lightgbm import LGBMClassifier
 from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.types import ColSpec, Schema
-from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import roc_auc_score
 
 from credit_scoring.contracts.model_io import (
@@ -52,8 +51,11 @@ from credit_scoring.models.pipeline import build_classifier, build_pipeline, res
 from credit_scoring.models.pyfunc import CreditScoringModel, log_pyfunc
 from credit_scoring.registry import use_experiment
 from credit_scoring.scorecard.outputs import DecisionAids
-from credit_scoring.validation.fairness import FairnessConfig, without_fields
+from credit_scoring.validation.fairness import FairnessGroups, without_fields
 from credit_scoring.validation.review import review_model
+
+if TYPE_CHECKING:
+    from credit_scoring.config import MlflowConfig, ProjectConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class TrainResult:
     review: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def configure_tracking(mlflow_cfg: DictConfig) -> None:
+def configure_tracking(mlflow_cfg: MlflowConfig) -> None:
     """Point MLflow at the configured store; ``MLFLOW_TRACKING_URI`` in the environment wins."""
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or mlflow_cfg.tracking_uri)
     # Under `mlflow run` the run (and its experiment) already exist: start_run attaches
@@ -199,13 +201,10 @@ def _git_commit() -> str:
     return done.stdout.strip()
 
 
-def _flat_params(cfg: DictConfig) -> dict[str, Any]:
+def _flat_params(conf: ProjectConfig) -> dict[str, Any]:
     """``model.*`` and ``train.*`` as dotted MLflow params (lists/dicts flattened)."""
     flat = pd.json_normalize(
-        {
-            "model": OmegaConf.to_container(cfg.model, resolve=True),
-            "train": OmegaConf.to_container(cfg.train, resolve=True),
-        },
+        {"model": conf.model.model_dump(mode="json"), "train": conf.train.model_dump(mode="json")},
         sep=".",
     )
     return {k: v for k, v in flat.iloc[0].items() if v is not None}
@@ -229,21 +228,21 @@ def _importance(model: CreditScoringModel, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_model(
-    cfg: DictConfig, *, parent_run_id: str | None = None, export: bool = True
+    conf: ProjectConfig, *, parent_run_id: str | None = None, export: bool = True
 ) -> TrainResult:
-    """Train, evaluate and log the model ``cfg.model``; export it unless ``export`` is false.
+    """Train, evaluate and log the model ``conf.model``; export it unless ``export`` is false.
 
     ``parent_run_id`` makes the run a nested child (hyper-parameter sweep trials).
     """
-    m, t = cfg.model, cfg.train
-    costs = {"fn_cost": float(t.costs.false_negative), "fp_cost": float(t.costs.false_positive)}
+    m, t = conf.model, conf.train
+    costs = {"fn_cost": t.costs.false_negative, "fp_cost": t.costs.false_positive}
     features = without_fields(
         resolve_features(m.feature_set, m.feature_sets_file), t.exclude_fields
     )
     fields = input_fields(features)
-    data_path = Path(cfg.paths.features) / "train.parquet"
+    data_path = Path(conf.paths.features) / "train.parquet"
     # The protected fields are read even when the model leaves them out: fairness needs them.
-    protected = FairnessConfig.from_mapping(cfg.validation.fairness).columns
+    protected = FairnessGroups.from_config(conf.validation.fairness).columns
     frame = load_training_frame(data_path, tuple(dict.fromkeys([*fields, *protected])))
     train, test = holdout_split(frame, "TARGET", test_size=t.test_size, seed=t.seed)
     y_train, y_test = train["TARGET"].to_numpy(int), test["TARGET"].to_numpy(int)
@@ -263,8 +262,7 @@ def train_model(
         run_name=f"train-{m.name}", nested=parent_run_id is not None, parent_run_id=parent_run_id
     ) as run:
         _log_datasets(train, test, data_path, data_version)
-        lgbm = OmegaConf.to_container(m.lgbm, resolve=True)
-        constraints = OmegaConf.to_container(m.monotone_constraints, resolve=True) or {}
+        lgbm, constraints = m.lgbm, m.monotone_constraints
 
         def make_classifier() -> LGBMClassifier:
             return build_classifier(lgbm, features, constraints, seed=t.seed, n_jobs=t.n_jobs)
@@ -303,9 +301,7 @@ def train_model(
             registered_name=m.registered_name,
             run_id=run.info.run_id,
             fields=fields,
-            aids=DecisionAids.from_config(
-                OmegaConf.to_container(cfg.scorecard, resolve=True), features
-            ),
+            aids=DecisionAids.from_config(conf.scorecard, features),
         )
         start = time.perf_counter()
         p_test = model.predict_proba(test)[:, 1]
@@ -334,7 +330,7 @@ def train_model(
             "refit_trees": float(cv.refit_trees),
         }
         review = review_model(
-            OmegaConf.to_container(cfg.validation, resolve=True),
+            conf.validation,
             title=m.registered_name,
             features=features,
             threshold=model.threshold,
@@ -355,7 +351,7 @@ def train_model(
             ).fit(train, y_train),
         )
         metrics.update(review.metrics)
-        oracle = _oracle_auc(Path(cfg.paths.oracle), test["SK_ID_CURR"], y_test)
+        oracle = _oracle_auc(Path(conf.paths.oracle), test["SK_ID_CURR"], y_test)
         if oracle is not None:
             metrics["oracle_auc"] = oracle
         log.info(
@@ -374,7 +370,7 @@ def train_model(
             "git_commit": _git_commit(),
         }
         mlflow.set_tags(tags)
-        mlflow.log_params(_flat_params(cfg))
+        mlflow.log_params(_flat_params(conf))
         mlflow.log_metrics(metrics)
         for fold, auc in enumerate(cv.fold_aucs, start=1):
             mlflow.log_metric("cv_fold_auc", auc, step=fold)
@@ -383,7 +379,8 @@ def train_model(
         curves = plots.curve_data(y_test, p_test, reliability, oof_costs)
         _log_figures(model, curves, y_test, p_test, metrics, test, t.shap_sample, t.importance_top)
         mlflow.log_text("\n".join(features) + "\n", "features.txt")
-        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        resolved = yaml.safe_dump(conf.model_dump(mode="json"), sort_keys=False)
+        mlflow.log_text(resolved, "config.yaml")
         example = _input_example(test.head(3), fields)
         info = log_pyfunc(model, example)
         experiment_id = run.info.experiment_id
@@ -399,7 +396,7 @@ def train_model(
         review=review.record,
     )
     if export:
-        out_dir = Path(cfg.paths.models) / m.name
+        out_dir = Path(conf.paths.models) / m.name
         _export(result, curves, out_dir, tags)
         result = TrainResult(**{**result.__dict__, "output_dir": out_dir})
     return result

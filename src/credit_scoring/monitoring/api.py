@@ -23,10 +23,10 @@ from flask_openapi3 import APIBlueprint
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from credit_scoring.config import PredictionLogConfig, validate_group
 from credit_scoring.contracts.api import MonitoringQuery, MonitoringSummary
 from credit_scoring.monitoring.prediction_log import (
     PredictionLog,
-    PredictionLogSettings,
     log_engine,
     prediction_record,
     summarize,
@@ -46,7 +46,7 @@ _ERROR_LOG_SECONDS = 60.0
 class _LogState:
     """The process's prediction log, its reader engine and the hook's own error count."""
 
-    def __init__(self, settings: PredictionLogSettings) -> None:
+    def __init__(self, settings: PredictionLogConfig) -> None:
         self.settings = settings
         self.log = PredictionLog(settings) if settings.enabled else None
         self._reader: Engine | None = None
@@ -73,7 +73,8 @@ def init_app(app: Flask, config: Any) -> None:
     ``prediction_log`` block) leaves the log disabled and the summary route 503.
     """
     block = config.get("prediction_log") if isinstance(config, Mapping) else None
-    app.extensions[_EXTENSION] = _LogState(PredictionLogSettings.from_config(block))
+    settings = validate_group(PredictionLogConfig, block or {}, "serve.prediction_log")
+    app.extensions[_EXTENSION] = _LogState(settings)
     app.register_blueprint(bp)
     app.register_api(summary_blueprint())  # type: ignore[attr-defined]
 

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from credit_scoring.config import MonitoringConfig
 from credit_scoring.io import atomic_dir
-from credit_scoring.monitoring.drift import DriftResult, DriftSettings, data_drift_report
+from credit_scoring.monitoring.drift import DriftResult, data_drift_report
 from credit_scoring.monitoring.populations import (
     MonitorInputError,
     Population,
@@ -43,8 +44,6 @@ from credit_scoring.monitoring.populations import (
     score,
 )
 from credit_scoring.monitoring.stability import (
-    AlertThresholds,
-    Bands,
     Stability,
     alert_reasons,
     performance,
@@ -56,42 +55,6 @@ log = logging.getLogger(__name__)
 
 #: Exit codes of ``credit-scoring monitor``.
 EXIT_OK, EXIT_BAD_INPUT, EXIT_ALERT = 0, 2, 3
-
-
-@dataclass(frozen=True)
-class MonitorSettings:
-    """The ``monitoring`` config group (conf/monitoring/default.yaml), typed."""
-
-    alias: str
-    registered_names: Mapping[str, str]
-    bins: int
-    bands: Bands
-    alerts: AlertThresholds
-    top_n: int
-    min_rows: int
-    batch_size: int
-    evidently: DriftSettings
-    models: tuple[str, ...] = ("full", "light")
-    current_tables: tuple[str, ...] = ("application_test",)
-    out: str = "models/monitoring"
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> MonitorSettings:
-        """Build from the ``monitoring`` group as a plain mapping."""
-        return cls(
-            alias=str(cfg["alias"]),
-            registered_names=dict(cfg["registered_names"]),
-            bins=int(cfg["bins"]),
-            bands=Bands(**{k: float(v) for k, v in cfg["bands"].items()}),
-            alerts=AlertThresholds(**dict(cfg["alerts"])),
-            top_n=int(cfg["top_n"]),
-            min_rows=int(cfg["min_rows"]),
-            batch_size=int(cfg["batch_size"]),
-            evidently=DriftSettings(**dict(cfg["evidently"])),
-            models=tuple(cfg.get("models", ("full", "light"))),
-            current_tables=tuple(cfg.get("current_tables", ("application_test",))),
-            out=str(cfg.get("out", "models/monitoring")),
-        )
 
 
 @dataclass
@@ -130,7 +93,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return _finite(json.loads(frame.to_json(orient="records")))
 
 
-def _check(population: Population, settings: MonitorSettings, what: str) -> None:
+def _check(population: Population, settings: MonitoringConfig, what: str) -> None:
     if len(population) < settings.min_rows:
         raise MonitorInputError(
             f"{what} ({population.source}) has {len(population)} applicants; at least "
@@ -142,7 +105,7 @@ def evaluate(
     model: str,
     reference: Population,
     current: Population,
-    settings: MonitorSettings,
+    settings: MonitoringConfig,
     out_dir: Path,
     *,
     reference_performance: Mapping[str, Any] | None = None,
@@ -213,7 +176,7 @@ def _report(
     result: MonitorResult,
     reference: Population,
     current: Population,
-    settings: MonitorSettings,
+    settings: MonitoringConfig,
     current_perf: Mapping[str, Any] | None,
     reference_perf: Mapping[str, Any] | None,
     champion: Mapping[str, Any] | None,
@@ -292,7 +255,7 @@ def headline(result: MonitorResult) -> dict[str, Any]:
 def _write(
     result: MonitorResult,
     out_dir: Path,
-    settings: MonitorSettings,
+    settings: MonitoringConfig,
     current_perf: Mapping[str, Any] | None,
     reference_perf: Mapping[str, Any] | None,
 ) -> None:
@@ -395,7 +358,7 @@ def _is_log_url(current: str) -> bool:
 
 
 def run_monitor(
-    settings: MonitorSettings,
+    settings: MonitoringConfig,
     *,
     model: str,
     current: str,

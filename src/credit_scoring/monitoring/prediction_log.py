@@ -31,11 +31,10 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -53,6 +52,9 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from credit_scoring.config import PredictionLogConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,31 +80,6 @@ PREDICTIONS = Table(
     Index("ix_predictions_logged_at", "logged_at"),
     Index("ix_predictions_request_id", "request_id"),
 )
-
-
-@dataclass(frozen=True)
-class PredictionLogSettings:
-    """``serve.prediction_log`` (conf/serve/default.yaml)."""
-
-    enabled: bool
-    url: str
-    queue_size: int
-    batch_size: int
-    flush_seconds: float
-    close_timeout: float
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> PredictionLogSettings:
-        """Build from the ``prediction_log`` block; an absent block disables the log."""
-        cfg = dict(cfg or {})
-        return cls(
-            enabled=bool(cfg.get("enabled", False)),
-            url=str(cfg.get("url", "sqlite:///data/monitoring/predictions.db")),
-            queue_size=int(cfg.get("queue_size", 10_000)),
-            batch_size=int(cfg.get("batch_size", 500)),
-            flush_seconds=float(cfg.get("flush_seconds", 0.5)),
-            close_timeout=float(cfg.get("close_timeout", 10.0)),
-        )
 
 
 def create_tables(engine: Engine) -> None:
@@ -145,7 +122,7 @@ def log_engine(url: str) -> Engine:
 class PredictionLog:
     """A bounded queue and one writer thread per process (see the module docstring)."""
 
-    def __init__(self, settings: PredictionLogSettings) -> None:
+    def __init__(self, settings: PredictionLogConfig) -> None:
         self.settings = settings
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(settings.queue_size)
         self._lock = threading.Lock()

@@ -11,14 +11,17 @@ log-odds of default, largest first (see :mod:`credit_scoring.scorecard.reasons`)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from credit_scoring.scorecard.points import Scorecard
 from credit_scoring.scorecard.reasons import ReasonCatalog, ReasonCoder
+
+if TYPE_CHECKING:
+    from credit_scoring.config import ScorecardConfig
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,10 @@ class DecisionAids:
     coder: ReasonCoder
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], features: Sequence[str]) -> DecisionAids:
-        """From the resolved ``scorecard`` group, for a model on encoded ``features``."""
+    def from_config(cls, cfg: ScorecardConfig, features: Sequence[str]) -> DecisionAids:
+        """From the typed ``scorecard`` group, for a model on encoded ``features``."""
         return cls(
-            Scorecard.from_mapping(cfg), ReasonCatalog.from_mapping(cfg["reasons"]).coder(features)
+            Scorecard.from_config(cfg), ReasonCatalog.from_config(cfg.reasons).coder(features)
         )
 
     def reasons(self, shap: np.ndarray, refused: np.ndarray) -> list[str]:

@@ -15,11 +15,13 @@ bound the probability is strictly below (A best); the last grade has no bound.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from credit_scoring.config import ScorecardConfig
 
 
 @dataclass(frozen=True)
@@ -48,23 +50,15 @@ class Scorecard:
             raise ValueError(f"scorecard.grades cut-offs must increase inside (0, 1): {c}")
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> Scorecard:
-        """Build from the resolved ``scorecard`` group (keys ``points`` and ``grades``)."""
-        points, grades = cfg["points"], cfg["grades"]
-        names = [str(g["grade"]) for g in grades]
-        bounds = [g.get("max_probability") for g in grades]
-        if any(b is None for b in bounds[:-1]) or bounds[-1] is not None:
-            raise ValueError(
-                "scorecard.grades: every grade but the last needs max_probability; "
-                "the last grade takes the rest (max_probability: null)"
-            )
+    def from_config(cls, cfg: ScorecardConfig) -> Scorecard:
+        """From the typed ``scorecard`` group (the last grade's open bound checked there)."""
         return cls(
-            anchor_points=float(points["anchor_points"]),
-            anchor_odds=float(points["anchor_odds"]),
-            pdo=float(points["pdo"]),
-            decimals=int(points.get("decimals", 0)),
-            grades=tuple(names),
-            cutoffs=tuple(float(b) for b in bounds[:-1]),
+            anchor_points=cfg.points.anchor_points,
+            anchor_odds=cfg.points.anchor_odds,
+            pdo=cfg.points.pdo,
+            decimals=cfg.points.decimals,
+            grades=tuple(g.grade for g in cfg.grades),
+            cutoffs=tuple(g.max_probability for g in cfg.grades[:-1]),  # type: ignore[misc]
         )
 
     @property

@@ -28,14 +28,17 @@ largest terms of that sum.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from credit_scoring.features.application import application_features
+
+if TYPE_CHECKING:
+    from credit_scoring.config import ReasonsConfig
 
 
 @dataclass(frozen=True)
@@ -69,25 +72,10 @@ class ReasonCatalog:
     entries: tuple[Reason, ...]
     top: int = 4
 
-    def __post_init__(self) -> None:
-        codes = [e.code for e in self.entries]
-        duplicated = sorted({c for c in codes if codes.count(c) > 1})
-        if duplicated:
-            raise ValueError(f"scorecard.reasons.catalog: codes used twice: {duplicated}")
-        if self.top < 1:
-            raise ValueError(f"scorecard.reasons.top must be at least 1, not {self.top}")
-
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> ReasonCatalog:
-        entries = []
-        for i, entry in enumerate(cfg["catalog"]):
-            missing = [k for k in ("code", "reason", "covers") if not entry.get(k)]
-            if missing:
-                raise ValueError(f"scorecard.reasons.catalog[{i}] lacks {missing}")
-            entries.append(
-                Reason(str(entry["code"]), str(entry["reason"]), tuple(map(str, entry["covers"])))
-            )
-        return cls(tuple(entries), int(cfg.get("top", 4)))
+    def from_config(cls, cfg: ReasonsConfig) -> ReasonCatalog:
+        """From the typed ``scorecard.reasons`` block."""
+        return cls(tuple(Reason(e.code, e.reason, e.covers) for e in cfg.catalog), cfg.top)
 
     def coder(self, features: Sequence[str]) -> ReasonCoder:
         """The coder for a model on ``features``; every feature must match an entry."""

@@ -15,9 +15,9 @@ gate, so what a reviewer reads is what the gate decided on.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -27,6 +27,9 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from credit_scoring.features.application import application_features
+
+if TYPE_CHECKING:
+    from credit_scoring.config import FairnessConfig
 
 #: Days per year used to turn DAYS_BIRTH into an age (the API's convention too).
 DAYS_PER_YEAR = 365.25
@@ -72,24 +75,20 @@ class Attribute:
 
 
 @dataclass(frozen=True)
-class FairnessConfig:
-    """``validation.fairness`` of the config."""
+class FairnessGroups:
+    """The protected attributes of ``validation.fairness`` and the smallest group compared."""
 
     attributes: tuple[Attribute, ...]
     min_group_size: int = 50
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> FairnessConfig:
-        attributes = []
-        for name, spec in (cfg.get("attributes") or {}).items():
-            bands = tuple(float(b) for b in spec.get("bands_years") or ())
-            if list(bands) != sorted(set(bands)):
-                raise ValueError(f"validation.fairness.{name}.bands_years must increase")
-            groups = tuple(str(g) for g in spec.get("groups") or ())
-            if not bands and not groups:
-                raise ValueError(f"validation.fairness.{name}: give bands_years or groups")
-            attributes.append(Attribute(str(name), str(spec["column"]), bands, groups))
-        return cls(tuple(attributes), int(cfg.get("min_group_size", 50)))
+    def from_config(cls, cfg: FairnessConfig) -> FairnessGroups:
+        """From the typed ``validation.fairness`` group (checked there)."""
+        attributes = cfg.attributes.items()
+        return cls(
+            tuple(Attribute(n, a.column, a.bands_years, a.groups) for n, a in attributes),
+            cfg.min_group_size,
+        )
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -222,7 +221,7 @@ class FairnessReport:
 
 
 def fairness_report(
-    config: FairnessConfig,
+    config: FairnessGroups,
     frame: pd.DataFrame,
     probability: np.ndarray,
     threshold: float,

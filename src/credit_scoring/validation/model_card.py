@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from credit_scoring.config import ScorecardConfig
 
 _PURPOSE = {
     "light": "the ten fields a loan officer types in at the counter (amounts, gender, age, "
@@ -63,14 +66,14 @@ def model_card(
     run: Mapping[str, Any],
     review: Mapping[str, Any],
     gate: Mapping[str, Any],
-    scorecard: Mapping[str, Any] | None = None,
+    scorecard: ScorecardConfig | None = None,
     generated_at: str | None = None,
 ) -> str:
     """The Markdown card of one registered version.
 
     ``run`` is ``models/NAME/run.json``, ``review`` is ``models/NAME/review.json``,
     ``gate`` the register stage's record of this model (``models/registry.json``),
-    ``scorecard`` the resolved ``scorecard`` config group (points and grades).
+    ``scorecard`` the typed ``scorecard`` config group (points and grades).
     """
     m = {**run.get("metrics", {}), **review.get("metrics", {})}
     name = run["model_name"]
@@ -188,16 +191,16 @@ def model_card(
         "",
     ]
     if scorecard:
-        points, grades = scorecard["points"], scorecard["grades"]
+        points = scorecard.points
         bounds = ", ".join(
-            f"{g['grade']} < {g['max_probability']:g}"
-            if g.get("max_probability") is not None
-            else f"{g['grade']} otherwise"
-            for g in grades
+            f"{g.grade} < {g.max_probability:g}"
+            if g.max_probability is not None
+            else f"{g.grade} otherwise"
+            for g in scorecard.grades
         )
         lines += [
-            f"Points: {points['anchor_points']} at odds {points['anchor_odds']}:1 of repayment, "
-            f"{points['pdo']} points to double the odds. Grades by P(default): {bounds}.",
+            f"Points: {points.anchor_points:g} at odds {points.anchor_odds:g}:1 of repayment, "
+            f"{points.pdo:g} points to double the odds. Grades by P(default): {bounds}.",
             "",
         ]
     lines += [

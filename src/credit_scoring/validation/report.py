@@ -9,9 +9,8 @@ the active MLflow run under ``validation/`` as CSV tables and PNG figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -27,17 +26,8 @@ from credit_scoring.validation.stats import (
     psi_table,
 )
 
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    """``validation.report`` of the config: bin counts of the tables."""
-
-    gains_bins: int = 10
-    psi_bins: int = 10
-
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> ValidationConfig:
-        return cls(gains_bins=int(cfg["gains_bins"]), psi_bins=int(cfg["psi_bins"]))
+if TYPE_CHECKING:
+    from credit_scoring.config import ReportConfig
 
 
 @dataclass(frozen=True)
@@ -77,7 +67,7 @@ def validation_report(
     y_train: np.ndarray,
     oof: np.ndarray,
     folds: np.ndarray | None,
-    config: ValidationConfig,
+    config: ReportConfig,
 ) -> ValidationReport:
     """The report of a model with test probabilities ``p_test`` and training ones ``p_train``.
 

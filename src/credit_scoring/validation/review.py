@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,13 +20,16 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from credit_scoring.validation.fairness import (
-    FairnessConfig,
+    FairnessGroups,
     derived_from,
     fairness_report,
     log_fairness,
     without_fields,
 )
-from credit_scoring.validation.report import ValidationConfig, log_validation, validation_report
+from credit_scoring.validation.report import log_validation, validation_report
+
+if TYPE_CHECKING:
+    from credit_scoring.config import ValidationConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def feature_families(features: Sequence[str]) -> dict[str, int]:
 
 
 def review_model(
-    cfg: Mapping[str, Any],
+    cfg: ValidationConfig,
     *,
     title: str,
     features: Sequence[str],
@@ -89,7 +92,7 @@ def review_model(
 ) -> Review:
     """Validate and fairness-check a model, log both to the active run, return the summary.
 
-    ``cfg`` is the resolved ``validation`` config group; ``test`` holds the held-out
+    ``cfg`` is the typed ``validation`` config group; ``test`` holds the held-out
     rows with the protected fields (even when the model does not take them);
     ``refit(features)`` fits the same pipeline on the training rows with other
     features, used to measure the AUC cost of excluding the protected fields.
@@ -102,10 +105,10 @@ def review_model(
         y_train=y_train,
         oof=oof,
         folds=folds,
-        config=ValidationConfig.from_mapping(cfg["report"]),
+        config=cfg.report,
     )
     log_validation(report, y_test, title)
-    fairness_cfg = FairnessConfig.from_mapping(cfg["fairness"])
+    fairness_cfg = FairnessGroups.from_config(cfg.fairness)
     fairness = fairness_report(fairness_cfg, test, p_test, threshold, y=y_test)
     log_fairness(fairness, title)
     for di in fairness.ratios.values():
@@ -114,7 +117,7 @@ def review_model(
 
     protected = derived_from(features, fairness_cfg.columns)
     exclusion: dict[str, Any] = {"protected_features_used": list(protected)}
-    if protected and refit is not None and cfg["fairness"].get("measure_exclusion_cost"):
+    if protected and refit is not None and cfg.fairness.measure_exclusion_cost:
         kept = without_fields(features, fairness_cfg.columns)
         auc_with = float(roc_auc_score(y_test, p_test))
         p_without = refit(kept).predict_proba(test)[:, 1]

@@ -34,7 +34,7 @@ default is (coefficients ``risk.*`` in ``conf/data/synthetic.yaml``, defaults in
 Income enters only through the two ratios with non-negative coefficients and the
 EXT_SOURCE coefficients are non-positive, so the true risk is non-increasing in
 ``AMT_INCOME_TOTAL`` and in each ``EXT_SOURCE_k`` (all else fixed), which the
-product's monotone models assume; :meth:`RiskModel.from_mapping` enforces the signs.
+product's monotone models assume; :class:`RiskModel` enforces the signs.
 
 ``h`` is invisible in the application row. It drives the history tables, row by
 row, through ``P(event) = logistic(base + slope * h)`` (``history.EVENT_LOG_ODDS``):

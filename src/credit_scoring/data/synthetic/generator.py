@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 from tqdm import tqdm
@@ -42,7 +41,7 @@ def generate(
     oracle_path: Path | str | None = None,
     chunk_size: int = 50_000,
     progress: bool = True,
-    risk: RiskModel | Mapping[str, Any] | None = None,
+    risk: RiskModel | None = None,
     shift: Shift | None = None,
 ) -> None:
     """Write a synthetic Home Credit data set (8 CSV files) into ``out_dir``, atomically.
@@ -62,7 +61,7 @@ def generate(
             f"need n_clients >= 1, n_test_clients >= 0 and chunk_size >= 1 "
             f"(got {n_clients}, {n_test}, {chunk_size})"
         )
-    model = risk if isinstance(risk, RiskModel) else RiskModel.from_mapping(risk)
+    model = risk or RiskModel()
     shift = shift if shift is not None and not shift.is_identity else None
     total = n_clients + n_test
     blocks_per_chunk = math.ceil(chunk_size / BLOCK_SIZE)

@@ -6,13 +6,11 @@ See the package docstring for the formula and the reasons behind each term.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from credit_scoring.data.synthetic.categories import APP, code
-from credit_scoring.errors import CreditScoringError
 
 
 @dataclass(frozen=True)
@@ -45,25 +43,15 @@ class RiskModel:
     social_circle_defaults: float = 0.15
     history: float = 1.0
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RiskModel:
-        """Defaults overridden by ``values`` (e.g. ``cfg.data.risk``); unknown keys are an error."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise CreditScoringError(
-                f"unknown risk coefficient(s) {unknown}; known: {sorted(known)}"
-            )
-        model = cls(**{k: float(v) for k, v in values.items()})
-        if max(model.ext_source_1, model.ext_source_2, model.ext_source_3) > 0:
-            raise CreditScoringError("risk.ext_source_* must be <= 0 (higher score, lower risk)")
-        if min(model.annuity_income, model.credit_income) < 0:
-            raise CreditScoringError(
+    def __post_init__(self) -> None:
+        # ValueError: the config validation reports it under the key ``data.risk``.
+        if max(self.ext_source_1, self.ext_source_2, self.ext_source_3) > 0:
+            raise ValueError("risk.ext_source_* must be <= 0 (higher score, lower risk)")
+        if min(self.annuity_income, self.credit_income) < 0:
+            raise ValueError(
                 "risk.annuity_income and risk.credit_income must be >= 0 "
                 "(risk non-increasing in income)"
             )
-        return model
 
 
 def logistic(x: np.ndarray) -> np.ndarray:
