@@ -22,9 +22,11 @@ Whatever it returns is returned to Hydra (the sweeper maximizes it).
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import hydra
@@ -45,7 +47,7 @@ EXIT_BAD_INPUT = 2
 
 def stage(run: Callable[[DictConfig, ProjectConfig], T]) -> Callable[[], T]:
     """Make ``run`` a Hydra entry point with the product's logging, checks and exit codes."""
-    log = logging.getLogger(f"credit_scoring.stage.{run.__module__}")
+    log = logging.getLogger(f"credit_scoring.stage.{Path(inspect.getfile(run)).stem}")
 
     @functools.wraps(run)
     def main(cfg: DictConfig) -> T:
