@@ -18,7 +18,6 @@ from omegaconf import DictConfig
 
 from credit_scoring.config import ProjectConfig
 from credit_scoring.publish import (
-    PublishSettings,
     load_champion,
     publish,
     read_clients,
@@ -38,8 +37,7 @@ def main(cfg: DictConfig, conf: ProjectConfig) -> None:
         name: load_champion(name, registered, settings.alias)
         for name, registered in settings.registered_names.items()
     }
-    typed = PublishSettings.from_config(settings.model_dump())
-    manifest = publish(clients, champions, settings.database_url, typed)
+    manifest = publish(clients, champions, settings.database_url, settings)
     write_manifest(manifest, settings.manifest)
 
 

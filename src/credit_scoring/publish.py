@@ -23,16 +23,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from mlflow.types import Schema
 from sqlalchemy import Connection, Engine, MetaData, create_engine, insert, make_url, text
 from sqlalchemy.engine import URL
 from tqdm import tqdm
 
 from credit_scoring.api.tables import (
+    HISTORY_FEATURES_KEY,
+    HISTORY_PACKING_KEY,
     MODEL_NAMES,
     POPULATIONS,
     define_tables,
@@ -40,9 +44,12 @@ from credit_scoring.api.tables import (
 )
 from credit_scoring.contracts import model_io
 from credit_scoring.data.schema import DAYS_SENTINEL, SENTINEL_COLUMNS
-from credit_scoring.errors import SchemaError
+from credit_scoring.errors import CreditScoringError, SchemaError
 from credit_scoring.io import atomic_file
 from credit_scoring.models.pyfunc import Predictor, batch_predictor
+
+if TYPE_CHECKING:
+    from credit_scoring.config import PublishConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,31 +86,6 @@ class Champion:
     predict: Predictor
 
 
-@dataclass(frozen=True)
-class PublishSettings:
-    """The tunable parts of publishing (conf/publish/default.yaml)."""
-
-    client_fields: tuple[str, ...]
-    histogram_features: tuple[str, ...]
-    bins: tuple[int, ...]
-    quantiles: tuple[float, ...]
-    histogram_range: tuple[float, float]
-    batch_size: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> PublishSettings:
-        """Build from the ``publish`` config group."""
-        lo, hi = cfg["histogram_range_quantiles"]
-        return cls(
-            client_fields=tuple(cfg["client_fields"]),
-            histogram_features=tuple(cfg["histogram_features"]),
-            bins=tuple(int(b) for b in cfg["bins"]),
-            quantiles=tuple(float(q) for q in cfg["quantiles"]),
-            histogram_range=(float(lo), float(hi)),
-            batch_size=int(cfg["batch_size"]),
-        )
-
-
 def input_columns(schema: Schema) -> tuple[InputColumn, ...]:
     """The record fields a model's signature declares, in its order, with their stored kind.
 
@@ -117,6 +99,10 @@ def input_columns(schema: Schema) -> tuple[InputColumn, ...]:
     )
 
 
+class ChampionMissing(CreditScoringError):
+    """The registry has no version under the alias to publish (none passed the gates)."""
+
+
 def load_champion(name: str, registered_name: str, alias: str) -> Champion:
     """Load ``models:/<registered_name>@<alias>`` with mlflow.pyfunc, with its registry record.
 
@@ -125,10 +111,17 @@ def load_champion(name: str, registered_name: str, alias: str) -> Champion:
     """
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
-    version = client.get_model_version_by_alias(registered_name, alias)
     uri = f"models:/{registered_name}@{alias}"
+    try:
+        version = client.get_model_version_by_alias(registered_name, alias)
+    except MlflowException as exc:  # no such model or alias: nothing passed the gates yet
+        raise ChampionMissing(
+            f"no {uri} in the registry at {mlflow.get_tracking_uri()}: no version of the {name} "
+            f"model has passed the register stage's gates (see models/registry.json) ({exc})"
+        ) from None
     model = mlflow.pyfunc.load_model(uri)
     signature = model.metadata.get_input_schema()
     if signature is None or not signature.has_input_names():
@@ -155,13 +148,29 @@ def load_champion(name: str, registered_name: str, alias: str) -> Champion:
     return Champion(record, inputs, batch_predictor(model))
 
 
+#: Columns ``read_clients`` reads and converts at a time (~90 MB at the real scale).
+_READ_COLUMNS = 32
+
+
 def read_clients(train_path: Path | str, test_path: Path | str) -> pd.DataFrame:
-    """Every known applicant: the train rows (with TARGET) then the test rows (TARGET missing)."""
-    train = pd.read_parquet(train_path)
-    test = pd.read_parquet(test_path)
-    train.insert(1, "split", "train")
-    test.insert(1, "split", "test")
-    clients = pd.concat([train, test], ignore_index=True)
+    """Every known applicant: the train rows (with TARGET) then the test rows (TARGET missing).
+
+    The two files are read a group of columns at a time, each group converted to
+    pandas before the next is read: the frame is ~2 GB at the real scale (356,255
+    applicants, 672 columns), and reading each file whole, then concatenating, held
+    three times that at once.
+    """
+    files = [pq.ParquetFile(path) for path in (train_path, test_path)]
+    names = list(dict.fromkeys(name for file in files for name in file.schema_arrow.names))
+    parts = []
+    for start in range(0, len(names), _READ_COLUMNS):
+        group = names[start : start + _READ_COLUMNS]
+        tables = [file.read([n for n in group if n in file.schema_arrow.names]) for file in files]
+        # A column one file lacks (the test file's TARGET) is null in its rows.
+        parts.append(pa.concat_tables(tables, promote_options="permissive").to_pandas())
+    clients = pd.concat(parts, axis=1)
+    sizes = [file.metadata.num_rows for file in files]
+    clients.insert(1, "split", np.repeat(["train", "test"], sizes))
     duplicated = clients["SK_ID_CURR"].duplicated()
     if duplicated.any():
         raise SchemaError(
@@ -173,18 +182,18 @@ def read_clients(train_path: Path | str, test_path: Path | str) -> pd.DataFrame:
     return clients
 
 
-def model_frame(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str) -> pd.DataFrame:
-    """A model's stored inputs: its record fields from the clients frame, in signature order.
+def check_inputs(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str) -> None:
+    """Raise ``SchemaError`` for a required input the data lacks; warn about absent optional ones.
 
-    The full model's history is stored as its ``HISTORY`` record, built from the feature
-    data's aggregate columns by the contract's helper. A required column the data lacks
-    is a schema error; a missing optional one is stored as null, which the contract
-    says the model accepts.
+    An absent optional input is stored (or sent) as null, which the contract says the
+    model accepts. ``HISTORY`` is never absent: it is built from whatever aggregate
+    columns the data has.
     """
-    names = [c.name for c in inputs]
-    if model_io.HISTORY_COLUMN in names and model_io.HISTORY_COLUMN not in clients.columns:
-        clients = clients.assign(**{model_io.HISTORY_COLUMN: model_io.history_json(clients)})
-    missing = [c.name for c in inputs if c.name not in clients.columns]
+    missing = [
+        c.name
+        for c in inputs
+        if c.name not in clients.columns and c.name != model_io.HISTORY_COLUMN
+    ]
     required = [c.name for c in inputs if c.required and c.name in missing]
     if required:
         raise SchemaError(
@@ -193,7 +202,34 @@ def model_frame(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str
         )
     if missing:
         log.warning("%s model: %d optional inputs absent from the data", model, len(missing))
-    return clients.reindex(columns=names)
+
+
+def model_frame(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str) -> pd.DataFrame:
+    """A model's record fields from the clients frame, in signature order, as a request holds them.
+
+    The full model's history is its ``HISTORY`` JSON object, built from the feature
+    data's aggregate columns by the contract's helper (see :func:`check_inputs`).
+    """
+    check_inputs(clients, inputs, model)
+    frame = clients.reindex(columns=[c.name for c in inputs])
+    if model_io.HISTORY_COLUMN in frame.columns and model_io.HISTORY_COLUMN not in clients.columns:
+        frame[model_io.HISTORY_COLUMN] = model_io.history_json(clients)
+    return frame
+
+
+def stored_inputs(clients: pd.DataFrame, inputs: Sequence[InputColumn]) -> pd.DataFrame:
+    """The ``inputs_<model>`` rows of ``clients``: SK_ID_CURR, then each input by position.
+
+    ``HISTORY`` is the client's aggregates packed in ``HISTORY_FEATURES`` order by the
+    contract's helper; an input the data lacks is null (see :func:`check_inputs`).
+    """
+    frame = clients.reindex(columns=[c.name for c in inputs])
+    if model_io.HISTORY_COLUMN in frame.columns:
+        history = model_io.history_values(clients)
+        frame[model_io.HISTORY_COLUMN] = model_io.pack_history(history)
+    frame.columns = [input_column_name(i) for i in range(frame.shape[1])]
+    frame.insert(0, "SK_ID_CURR", clients["SK_ID_CURR"].to_numpy())
+    return frame
 
 
 def predict_in_batches(
@@ -220,7 +256,7 @@ def _population_values(clients: pd.DataFrame, feature: str) -> dict[str, pd.Seri
 
 
 def population_statistics(
-    clients: pd.DataFrame, settings: PublishSettings
+    clients: pd.DataFrame, settings: PublishConfig
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Histogram and quantile rows for every (feature, population, bin count).
 
@@ -239,7 +275,7 @@ def population_statistics(
         if known.empty:
             log.warning("no value of %s: no statistics", feature)
             continue
-        lo, hi = known.quantile(list(settings.histogram_range)).to_numpy(float)
+        lo, hi = known.quantile(list(settings.histogram_range_quantiles)).to_numpy(float)
         if hi <= lo:
             hi = lo + 1.0
         for population in POPULATIONS:
@@ -283,15 +319,36 @@ def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]], chunk: int
         conn.execute(insert(table), rows[start : start + chunk])
 
 
+def _client_rows(
+    clients: pd.DataFrame,
+    champions: Mapping[str, Champion],
+    predictions: Mapping[str, pd.DataFrame],
+    settings: PublishConfig,
+) -> pd.DataFrame:
+    """The ``clients`` table's rows for ``clients`` and the champions' answers (same positions)."""
+    base = clients[["SK_ID_CURR", "split"]].copy()
+    base["TARGET"] = clients["TARGET"].astype("Int64")
+    base = pd.concat([base, clients.reindex(columns=list(settings.client_fields))], axis=1)
+    for model, pred in predictions.items():
+        for field in ("probability", "score", "decision"):
+            base[f"{model}_{field}"] = pred[field].to_numpy()
+        base[f"{model}_model_version"] = champions[model].record.version
+    return base
+
+
 def _load(
     engine: Engine,
     clients: pd.DataFrame,
     champions: Mapping[str, Champion],
     predictions: Mapping[str, pd.DataFrame],
-    settings: PublishSettings,
+    settings: PublishConfig,
     publish_id: str,
 ) -> dict[str, int]:
-    """Load every table under a staging suffix, then swap them in one transaction."""
+    """Load every table under a staging suffix, then swap them in one transaction.
+
+    Clients are converted and inserted ``settings.batch_size`` at a time: the rows of
+    one batch are all that is ever held as Python objects, whatever the population.
+    """
     suffix = f"__{publish_id}"
     input_kinds = {m: [c.kind for c in champions[m].inputs] for m in champions}
     staging_md = MetaData()
@@ -299,27 +356,25 @@ def _load(
         staging_md, client_fields=settings.client_fields, input_kinds=input_kinds, suffix=suffix
     )
     live = define_tables(MetaData(), client_fields=settings.client_fields, input_kinds=input_kinds)
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {"clients": len(clients)}
+    counts.update({f"inputs_{model}": len(clients) for model in champions})
     try:
         with engine.begin() as conn:
             staging_md.create_all(conn)
-            base = clients[["SK_ID_CURR", "split"]].copy()
-            base["TARGET"] = clients["TARGET"].astype("Int64")
-            base = pd.concat([base, clients.reindex(columns=list(settings.client_fields))], axis=1)
-            for model, pred in predictions.items():
-                for field in ("probability", "score", "decision"):
-                    base[f"{model}_{field}"] = pred[field].to_numpy()
-                base[f"{model}_model_version"] = champions[model].record.version
-            rows = _records(base)
-            _insert(conn, staged["clients"], rows)
-            counts["clients"] = len(rows)
+            starts = range(0, len(clients), settings.batch_size)
+            for start in tqdm(starts, desc="load clients", unit="batch"):
+                positions = slice(start, start + settings.batch_size)
+                batch = clients.iloc[positions]
+                answers = {m: p.iloc[positions] for m, p in predictions.items()}
+                _insert(
+                    conn,
+                    staged["clients"],
+                    _records(_client_rows(batch, champions, answers, settings)),
+                )
+                for model, champion in champions.items():
+                    frame = stored_inputs(batch, champion.inputs)
+                    _insert(conn, staged[f"inputs_{model}"], _records(frame))
             for model, champion in champions.items():
-                frame = model_frame(clients, champion.inputs, model)
-                frame.columns = [input_column_name(i) for i in range(frame.shape[1])]
-                frame = pd.concat([clients[["SK_ID_CURR"]], frame], axis=1)
-                rows = _records(frame)
-                _insert(conn, staged[f"inputs_{model}"], rows)
-                counts[f"inputs_{model}"] = len(rows)
                 _insert(
                     conn,
                     staged["model_inputs"],
@@ -344,6 +399,9 @@ def _load(
                 "publish_id": publish_id,
                 "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "n_clients": str(len(clients)),
+                # The layout of every packed HISTORY (stored_inputs): readers take it from here.
+                HISTORY_FEATURES_KEY: json.dumps(model_io.HISTORY_FEATURES),
+                HISTORY_PACKING_KEY: model_io.HISTORY_PACKING,
             }
             _insert(conn, staged["meta"], [{"key": k, "value": v} for k, v in meta.items()])
         with engine.begin() as conn:
@@ -372,7 +430,7 @@ def publish(
     clients: pd.DataFrame,
     champions: Mapping[str, Champion],
     database_url: str,
-    settings: PublishSettings,
+    settings: PublishConfig,
 ) -> dict[str, Any]:
     """Score every client with the champions and load the clients database atomically.
 
@@ -384,6 +442,8 @@ def publish(
     missing = [f for f in settings.client_fields if f not in clients.columns]
     if missing:
         raise SchemaError("client field absent from the feature data", column=missing[0])
+    for model, champion in champions.items():
+        check_inputs(clients, champion.inputs, model)
     predictions = {
         model: predict_in_batches(champion.predict, clients, settings.batch_size, model)
         for model, champion in champions.items()

@@ -20,6 +20,7 @@ import requests
 from flask.testing import FlaskClient
 
 from credit_scoring.api.app import create_app
+from credit_scoring.api.db import ClientsDatabase
 from credit_scoring.api.launcher import ServingStack
 from credit_scoring.publish import Champion, publish
 from tests.conftest import free_port
@@ -88,6 +89,12 @@ def test_the_api_answers_on_postgresql_as_on_sqlite(pg: PostgresServer, tmp_path
         assert on_pg[path] == on_sqlite[path], path
     health = _client(pg_url).get("/health").get_json()
     assert health["checks"]["database"] == {"ok": True, "publish_id": manifests[1]["publish_id"]}
+    # What a live score of a stored client sends, the packed history included.
+    databases = [ClientsDatabase(url) for url in (sqlite_url, pg_url)]
+    for client_id in clients["SK_ID_CURR"].tolist():
+        for model in champions:
+            on_sqlite, on_pg = (db.model_input(model, client_id) for db in databases)
+            assert on_sqlite is not None and on_pg == on_sqlite, (model, client_id)
 
 
 def _second_generation() -> tuple[pd.DataFrame, dict[str, Champion]]:

@@ -9,6 +9,7 @@ contract (the real models are exercised in tests/integration/test_serving.py).
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -17,26 +18,39 @@ import pandas as pd
 import pytest
 
 from credit_scoring.api.db import ClientsDatabase, DatabaseUnavailable, PopulationIndex
-from credit_scoring.contracts.model_io import HISTORY_FEATURES, input_fields, model_signature
+from credit_scoring.config import compose_config
+from credit_scoring.contracts.model_io import (
+    HISTORY_FEATURES,
+    input_fields,
+    model_signature,
+    pack_history,
+    stored_history,
+    unpack_history,
+)
 from credit_scoring.data.schema import LIGHT_FIELDS, TABLES
 from credit_scoring.errors import SchemaError
 from credit_scoring.publish import (
     Champion,
     ModelRecord,
-    PublishSettings,
     input_columns,
     population_statistics,
     publish,
+    read_clients,
 )
+from tests.conftest import REPO_ROOT
 
-SETTINGS = PublishSettings(
-    client_fields=(*LIGHT_FIELDS, "NAME_INCOME_TYPE", "CNT_FAM_MEMBERS"),
-    histogram_features=("AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_EMPLOYED"),
-    bins=(5, 10),
-    quantiles=(0.0, 0.5, 1.0),
-    histogram_range=(0.0, 1.0),
-    batch_size=16,
-)
+_CLIENT_FIELDS = ",".join((*LIGHT_FIELDS, "NAME_INCOME_TYPE", "CNT_FAM_MEMBERS"))
+SETTINGS = compose_config(
+    [
+        f"publish.client_fields=[{_CLIENT_FIELDS}]",
+        "publish.histogram_features=[AMT_INCOME_TOTAL,AMT_CREDIT,DAYS_EMPLOYED]",
+        "publish.bins=[5,10]",
+        "publish.quantiles=[0.0,0.5,1.0]",
+        "publish.histogram_range_quantiles=[0.0,1.0]",
+        "publish.batch_size=16",
+    ],
+    REPO_ROOT / "conf",
+)[1].publish
 HISTORY_USED = HISTORY_FEATURES[:3]
 
 
@@ -151,6 +165,102 @@ def test_full_model_inputs_carry_history_as_json_in_signature_order(published) -
     assert db.model_input("full", 1) is None
 
 
+def _nan(payload: int) -> float:
+    """A NaN with the given bits (features may carry any NaN; they must come back as they were)."""
+    return float(np.frombuffer(np.uint64(payload).tobytes(), dtype="<f8")[0])
+
+
+def test_a_packed_history_comes_back_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.normal(scale=1e6, size=(50, len(HISTORY_FEATURES)))
+    values[rng.random(values.shape) < 0.4] = np.nan
+    values[:, :20] = np.round(values[:, :20])
+    values[0] = np.nan  # no history at all
+    values[1, :8] = [-0.0, 5e-324, np.inf, -np.inf, np.finfo(float).max, 0.1, 1 / 3, -1200.0]
+    values[2, :2] = [_nan(0x7FF8000000000001), _nan(0xFFF8000000000000)]
+    blobs = pack_history(values)
+    assert all(isinstance(b, bytes) for b in blobs)
+    assert len(blobs[0]) < 50  # no history costs next to nothing
+    for row, blob in zip(values, blobs, strict=True):
+        assert unpack_history(blob, len(HISTORY_FEATURES)).tobytes() == row.tobytes()
+        record = json.loads(stored_history(blob, HISTORY_FEATURES))
+        present = {f: v for f, v in zip(HISTORY_FEATURES, row.tolist(), strict=True) if v == v}
+        assert record == present  # the same floats, exactly; NaN (missing) keys left out
+    assert stored_history(blobs[0], HISTORY_FEATURES) == "{}"
+
+
+def test_the_stored_history_is_the_clients_aggregates_exactly(published) -> None:
+    path, clients, _ = published
+    db = ClientsDatabase(f"sqlite:///{path}")
+    for _, row in clients.iterrows():
+        history = json.loads(db.model_input("full", int(row["SK_ID_CURR"]))["HISTORY"])
+        assert history == {f: row[f] for f in HISTORY_USED if pd.notna(row[f])}
+
+
+def _rewrite_histories(path: Path, order: list[str]) -> None:
+    """Re-pack every stored history in ``order`` and record that order, as a writer could."""
+    with sqlite3.connect(path) as conn:
+        (position,) = conn.execute(
+            "SELECT position FROM model_inputs WHERE model = 'full' AND column_name = 'HISTORY'"
+        ).fetchone()
+        column = f"c{position}"
+        stored = conn.execute(f"SELECT SK_ID_CURR, {column} FROM inputs_full").fetchall()
+        where = [HISTORY_FEATURES.index(f) for f in order]
+        for client_id, blob in stored:
+            values = unpack_history(blob, len(HISTORY_FEATURES))[where]
+            (packed,) = pack_history(values[None, :])
+            conn.execute(
+                f"UPDATE inputs_full SET {column} = ? WHERE SK_ID_CURR = ?", (packed, client_id)
+            )
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'history_features'", (json.dumps(order),)
+        )
+
+
+def test_the_reader_names_history_values_in_the_order_the_database_records(
+    published, tmp_path: Path
+) -> None:
+    path, clients, _ = published
+    ids = clients["SK_ID_CURR"].head(10).tolist()
+
+    def inputs(db: ClientsDatabase) -> list[dict]:
+        rows = [db.model_input("full", i) for i in ids]
+        return [{**row, "HISTORY": json.loads(row["HISTORY"])} for row in rows]
+
+    expected = inputs(ClientsDatabase(f"sqlite:///{path}"))
+    copy = tmp_path / "clients.db"
+    shutil.copy(path, copy)
+    # Another order, and fewer values: the one never known last (NaN for everyone).
+    _rewrite_histories(copy, [*HISTORY_USED[::-1], HISTORY_FEATURES[-1]])
+    assert inputs(ClientsDatabase(f"sqlite:///{copy}")) == expected
+    assert any(row["HISTORY"] for row in expected)
+
+
+def test_an_unknown_history_packing_is_refused_not_misread(published, tmp_path: Path) -> None:
+    path, clients, _ = published
+    copy = tmp_path / "clients.db"
+    shutil.copy(path, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE meta SET value = 'float16-lzma' WHERE key = 'history_packing'")
+    db = ClientsDatabase(f"sqlite:///{copy}")
+    client_id = int(clients["SK_ID_CURR"].iloc[0])
+    with pytest.raises(DatabaseUnavailable, match="float16-lzma"):
+        db.model_input("full", client_id)
+    assert db.model_input("light", client_id)["AMT_CREDIT"] == clients["AMT_CREDIT"].iloc[0]
+
+
+def test_clients_are_read_from_the_feature_files_train_then_test(tmp_path: Path) -> None:
+    clients = tiny_clients()
+    train, test = (clients[clients["split"] == s].drop(columns="split") for s in ("train", "test"))
+    train.to_parquet(tmp_path / "train.parquet", index=False, row_group_size=25)
+    test.drop(columns="TARGET").to_parquet(tmp_path / "test.parquet", index=False)
+    read = read_clients(tmp_path / "train.parquet", tmp_path / "test.parquet")
+    pd.testing.assert_frame_equal(read, clients)  # test TARGET missing, column order kept
+    train.head(1).drop(columns="TARGET").to_parquet(tmp_path / "test.parquet", index=False)
+    with pytest.raises(SchemaError, match="both train and test"):
+        read_clients(tmp_path / "train.parquet", tmp_path / "test.parquet")
+
+
 def test_histograms_share_edges_and_count_every_known_value() -> None:
     clients = tiny_clients()
     histograms, quantiles = population_statistics(clients, SETTINGS)
@@ -236,3 +346,18 @@ def test_staged_swap_on_a_shared_database_leaves_no_staging_tables(tmp_path: Pat
     with engine.connect() as conn:
         value = conn.exec_driver_sql("SELECT value FROM meta WHERE key='publish_id'").scalar()
     assert value == "bbb"
+
+
+def test_a_missing_champion_is_one_clear_error(tmp_path: Path) -> None:
+    """Nothing passed the gates yet: the stage says so instead of MLflow's traceback."""
+    import mlflow
+
+    from credit_scoring.publish import ChampionMissing, load_champion
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with pytest.raises(ChampionMissing, match=r"no models:/credit-scoring-light@champion"):
+            load_champion("light", "credit-scoring-light", "champion")
+    finally:
+        mlflow.set_tracking_uri(previous)

@@ -16,13 +16,15 @@ starts by reading ``meta`` and keeps its lock, and the publisher's swap takes
 requests arriving during the swap wait for it, then read the new one whole.
 
 What never changes within a generation (the ``models`` and ``model_inputs`` rows,
-the population index) is kept in memory. With ``recheck_seconds > 0`` the
-generation is trusted for that long, so a scoring request that needs only those
-makes no database round trip; a republish is then seen within that delay.
+the layout of the stored histories, the population index) is kept in memory. With
+``recheck_seconds > 0`` the generation is trusted for that long, so a scoring
+request that needs only those makes no database round trip; a republish is then
+seen within that delay.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -48,7 +50,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from credit_scoring.api.tables import MODEL_NAMES, define_tables, input_column_name
+from credit_scoring.api.tables import (
+    HISTORY_FEATURES_KEY,
+    HISTORY_PACKING_KEY,
+    MODEL_NAMES,
+    define_tables,
+    input_column_name,
+)
+from credit_scoring.contracts import model_io
 from credit_scoring.errors import CreditScoringError
 
 #: Peers of an income are clients who repaid with an income strictly inside this band.
@@ -156,9 +165,23 @@ class _Generation:
     tables: dict[str, Table]
     inputs: dict[str, list[dict[str, Any]]]
     models: dict[str, dict[str, Any]]
+    history_packing: str | None
+    history_features: tuple[str, ...]
     checked_at: float = field(default_factory=time.monotonic)
     population: PopulationIndex | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def history(self, blob: bytes) -> str:
+        """The ``HISTORY`` JSON object of a stored history, in the layout ``meta`` records.
+
+        A packing this reader does not know makes the history unreadable, not wrong.
+        """
+        if self.history_packing != model_io.HISTORY_PACKING:
+            raise DatabaseUnavailable(
+                f"stored histories are packed as {self.history_packing!r}; this API reads "
+                f"{model_io.HISTORY_PACKING!r} (republish, or upgrade the API)"
+            )
+        return model_io.stored_history(blob, self.history_features)
 
 
 class ClientsDatabase:
@@ -233,7 +256,21 @@ class ClientsDatabase:
                 models = {
                     r["name"]: dict(r) for r in conn.execute(select(md.tables["models"])).mappings()
                 }
-                self._generation = _Generation(publish_id, dict(md.tables), inputs, models)
+                keys = (HISTORY_FEATURES_KEY, HISTORY_PACKING_KEY)
+                layout: dict[str, str] = {
+                    key: value
+                    for key, value in conn.execute(
+                        select(_META.c.key, _META.c.value).where(_META.c.key.in_(keys))
+                    )
+                }
+                self._generation = _Generation(
+                    publish_id,
+                    dict(md.tables),
+                    inputs,
+                    models,
+                    history_packing=layout.get(HISTORY_PACKING_KEY),
+                    history_features=tuple(json.loads(layout.get(HISTORY_FEATURES_KEY, "[]"))),
+                )
             self._generation.checked_at = time.monotonic()
             return self._generation
 
@@ -280,10 +317,13 @@ class ClientsDatabase:
             )
             if found is None:
                 return None
-            return {
-                col["column_name"]: found[input_column_name(col["position"])]
-                for col in gen.inputs[model]
-            }
+            values = {}
+            for col in gen.inputs[model]:
+                value = found[input_column_name(col["position"])]
+                if col["kind"] == model_io.HISTORY_KIND and value is not None:
+                    value = gen.history(value)
+                values[col["column_name"]] = value
+            return values
 
     def distribution(self, feature: str, population: str, bins: int) -> dict[str, Any] | None:
         """A precomputed histogram (edges, counts, outside-range counts), or None."""

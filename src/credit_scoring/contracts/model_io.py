@@ -20,6 +20,11 @@ Input (the dataset's own names and units):
     with :func:`history_json`. An absent key, a null, an empty string or an absent
     column mean "no such history" (NaN). Giving both forms at once is an error.
 
+  At rest (the clients database) a history is neither: it is the float64 vector of
+  :func:`history_values`, packed by :func:`pack_history` (~750 bytes a client, where
+  the JSON object takes ~17 KB) and read back as the JSON object by
+  :func:`stored_history`, bit for bit the values that were packed.
+
 The 4 ``MANDATORY_FIELDS`` amounts are required (the column must be present; a null
 value is scored as missing), every other field is optional and may be absent or null.
 Extra columns (``SK_ID_CURR``, ``TARGET``, anything else) are ignored.
@@ -60,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
@@ -69,6 +75,17 @@ from credit_scoring.errors import SchemaError
 
 #: The optional column carrying a client's history aggregates as one JSON object (full model).
 HISTORY_COLUMN = "HISTORY"
+
+#: The stored input kind of ``HISTORY``: a history packed by :func:`pack_history`.
+HISTORY_KIND = "history"
+
+#: How :func:`pack_history` writes a vector, recorded with what it writes so that a
+#: reader can refuse a packing it does not know.
+HISTORY_PACKING = "float64le-zstd3"
+
+#: zstd from pyarrow, a dependency already (numcodecs/blosc are not installed). Level
+#: 3 (zstd's own default; pyarrow's is 1): 8% smaller than 1, at about the same speed.
+_HISTORY_CODEC = pa.Codec("zstd", compression_level=3)
 
 _HISTORY_PREFIXES = (
     "BURO_",
@@ -182,9 +199,9 @@ def takes_history(fields: Sequence[str]) -> bool:
 
 
 def declared_kind(name: str) -> str:
-    """The kind (int/float/str) of input column ``name``, for storing it in a database."""
+    """The kind (int/float/str, or :data:`HISTORY_KIND`) of input ``name``, stored in a database."""
     if name == HISTORY_COLUMN:
-        return "str"
+        return HISTORY_KIND
     if name in _HISTORY_SET:
         return "float"
     return APPLICATION_FIELDS[name]
@@ -260,11 +277,55 @@ def history_json(frame: pd.DataFrame) -> pd.Series:
     """
     present = [f for f in HISTORY_FEATURES if f in frame.columns]
     values = frame[present].to_numpy(dtype=np.float64, na_value=np.nan)
-    rows = (
-        json.dumps({k: v for k, v in zip(present, row.tolist(), strict=True) if not math.isnan(v)})
-        for row in values
-    )
+    rows = (_history_object(row, present) for row in values)
     return pd.Series(list(rows), index=frame.index, name=HISTORY_COLUMN, dtype=object)
+
+
+def _history_object(values: np.ndarray, features: Sequence[str]) -> str:
+    """One ``HISTORY`` JSON object: ``values`` named by ``features``, NaN left out.
+
+    ``json.dumps`` writes the shortest text that parses back to the same float64.
+    """
+    named = zip(features, values.tolist(), strict=True)
+    return json.dumps({k: v for k, v in named if not math.isnan(v)})
+
+
+def history_values(frame: pd.DataFrame) -> np.ndarray:
+    """The ``(rows, len(HISTORY_FEATURES))`` float64 history aggregates of ``frame`` (NaN: none).
+
+    Read from the aggregate columns or the ``HISTORY`` column, as a model reads them
+    (the same checks and errors); a frame with neither has no history.
+    """
+    values = _history(_Columns(frame))
+    if values is None:
+        return np.full((len(frame), len(HISTORY_FEATURES)), np.nan)
+    return values
+
+
+def pack_history(values: np.ndarray) -> list[bytes]:
+    """Each row of a float64 matrix as one zstd-compressed blob of its values, losslessly.
+
+    The values go as they are, little-endian float64 (:data:`HISTORY_PACKING`). On the
+    full-scale synthetic data (550 aggregates, a third NaN, three quarters of the rest
+    whole numbers) that is ~750 bytes a client of the 4,400 raw: a byte shuffle before
+    zstd made it ~950, a NaN bitmap or whole numbers stored as integers saved under 5%.
+    """
+    matrix = np.ascontiguousarray(values, dtype="<f8")
+    return [_HISTORY_CODEC.compress(row, asbytes=True) for row in matrix]
+
+
+def unpack_history(blob: bytes, size: int) -> np.ndarray:
+    """The ``size`` float64 values :func:`pack_history` packed into ``blob``, bit for bit."""
+    raw = _HISTORY_CODEC.decompress(blob, decompressed_size=8 * size, asbytes=True)
+    return np.frombuffer(raw, dtype="<f8")
+
+
+def stored_history(blob: bytes, features: Sequence[str]) -> str:
+    """The ``HISTORY`` JSON object of a packed vector whose values are ``features``, in order.
+
+    ``features`` is the order the writer recorded: the reader assumes none of its own.
+    """
+    return _history_object(unpack_history(blob, len(features)), features)
 
 
 def decision_frame(
