@@ -27,6 +27,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,35 +166,41 @@ def _build(
     clock.lap("history")
 
     history_block = _HistoryBlock(clients, block, history_names)
-    with atomic_dir(out_dir) as scratch:
+    with atomic_dir(out_dir) as scratch, ThreadPoolExecutor(max_workers=1) as test_io:
+        tables = {
+            name: (
+                _empty_application(name)  # no rows, the same columns: readers find them
+                if paths[name] is None
+                else pq.read_table(paths[name], columns=list(TABLES[name].column_names))
+            )
+            for name in ("application_train", "application_test")
+        }
         for file, name in ((TRAIN_FILE, "application_train"), (TEST_FILE, "application_test")):
-            path = paths[name]
-            columns = list(TABLES[name].column_names)
-            if path is None:  # no rows, the same columns: every reader finds what it expects
-                rows = _empty_application(name)
-            else:
-                rows = pq.read_table(path, columns=columns)
-            summary.rows[file] = rows.num_rows
-            summary.clients_with_history[file] = history_block.count(rows)
-            if file == TRAIN_FILE:
-                matrix = _write_train(
-                    rows, history_block, scratch / TRAIN_FILE, scratch / MATRIX_FILE, chunk_rows
-                )
-                summary.rows[MATRIX_FILE] = matrix.rows
-                summary.dropped_unknown_gender = rows.num_rows - matrix.rows
-                summary.unseen_categories = {
-                    column: sum(c.values()) for column, c in matrix.unseen.items()
-                }
-                if matrix.unseen:
-                    message = (
-                        "categories outside the schema, encoded as unknown: "
-                        f"{describe_unseen(matrix.unseen)}"
-                    )
-                    log.warning("%s", message)
-                    summary.warnings.append(message)
-            else:
-                _write_table(rows, history_block, scratch / TEST_FILE, chunk_rows)
-            del rows
+            summary.rows[file] = tables[name].num_rows
+            summary.clients_with_history[file] = history_block.count(tables[name])
+        # The test table is written on its own thread while the train table and the
+        # matrix are: Parquet encoding releases the GIL, and each file has one writer.
+        test_written = test_io.submit(
+            _write_table,
+            tables.pop("application_test"),
+            history_block,
+            scratch / TEST_FILE,
+            chunk_rows,
+        )
+        rows = tables.pop("application_train")
+        matrix = _write_train(
+            rows, history_block, scratch / TRAIN_FILE, scratch / MATRIX_FILE, chunk_rows
+        )
+        summary.rows[MATRIX_FILE] = matrix.rows
+        summary.dropped_unknown_gender = rows.num_rows - matrix.rows
+        summary.unseen_categories = {column: sum(c.values()) for column, c in matrix.unseen.items()}
+        if matrix.unseen:
+            unseen = describe_unseen(matrix.unseen)
+            message = f"categories outside the schema, encoded as unknown: {unseen}"
+            log.warning("%s", message)
+            summary.warnings.append(message)
+        del rows
+        test_written.result()
         clock.lap("write")
         summary.seconds["total"] = round(sum(summary.seconds.values()), 3)
         (scratch / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
@@ -312,12 +319,20 @@ def _write_train(
     with (
         pq.ParquetWriter(table_path, _schema(rows, history.names)) as table_writer,
         pq.ParquetWriter(matrix_path, schema) as matrix_writer,
+        ThreadPoolExecutor(max_workers=1) as table_io,
     ):
+        # The train table's chunks are written on a thread of their own while this one
+        # encodes the same chunk into the matrix (one chunk in flight: bounded memory).
+        written: Future[None] | None = None
         starts = range(0, max(rows.num_rows, 1), chunk_rows)
         for start in tqdm(starts, desc="encoding", unit="chunk", disable=None):
             chunk = rows.slice(start, chunk_rows)
             values = history.take(chunk.column("SK_ID_CURR").to_numpy())
-            table_writer.write_table(_with_history(chunk, values, history.names))
+            if written is not None:
+                written.result()
+            written = table_io.submit(
+                table_writer.write_table, _with_history(chunk, values, history.names)
+            )
 
             known = pc.fill_null(pc.not_equal(chunk.column("CODE_GENDER"), _UNKNOWN_GENDER), True)
             keep = known.to_numpy(zero_copy_only=False)
@@ -338,4 +353,6 @@ def _write_train(
                     arrays.append(nan)
             matrix_writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             matrix.rows += kept.num_rows
+        if written is not None:
+            written.result()
     return matrix
