@@ -33,6 +33,13 @@ from credit_scoring.monitoring.stability import AlertThresholds, Bands
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+#: How the light feature set is chosen (``selection.strategy``).
+SelectionStrategy = Literal["fixed", "top_k"]
+
+#: How out-of-fold probabilities are calibrated (``train.calibration``).
+CalibrationMethod = Literal["none", "isotonic"]
+
+
 class ConfigError(CreditScoringError):
     """The composed configuration does not match its declared types (names every key)."""
 
@@ -107,7 +114,7 @@ class PermutationConfig(Group):
 class SelectionConfig(Group):
     """``conf/selection``: how the 795 features are ranked and the light set chosen."""
 
-    strategy: Literal["fixed", "top_k"] = "fixed"
+    strategy: SelectionStrategy = "fixed"
     k: int = Field(default=10, ge=1)
     folds: int = Field(default=5, ge=2)
     permutation: PermutationConfig = Field(default_factory=PermutationConfig)
@@ -146,7 +153,7 @@ class TrainConfig(Group):
     predict_n_jobs: int
     costs: Costs
     fbeta_beta: float = Field(gt=0)
-    calibration: Literal["isotonic", "sigmoid", "none"]
+    calibration: CalibrationMethod
     calibration_bins: int = Field(ge=2)
     shap_sample: int = Field(ge=1)
     importance_top: int = Field(ge=1)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -38,11 +38,10 @@ from credit_scoring.errors import CreditScoringError, SchemaError
 from credit_scoring.io import atomic_dir
 
 if TYPE_CHECKING:
-    from credit_scoring.config import MlflowConfig, SelectionConfig
+    from credit_scoring.config import MlflowConfig, SelectionConfig, SelectionStrategy
 
 log = logging.getLogger(__name__)
 
-Strategy = Literal["fixed", "top_k"]
 
 RANKING_FILE = "feature_ranking.csv"
 FEATURE_SETS_FILE = "feature_sets.json"
@@ -168,7 +167,7 @@ def _cv_auc(
 
 
 def choose_light(
-    ranking: pd.DataFrame, strategy: Strategy, k: int, counter: Sequence[str]
+    ranking: pd.DataFrame, strategy: SelectionStrategy, k: int, counter: Sequence[str]
 ) -> list[str]:
     """The light feature set: the seed's ten fields, or the ``k`` best-ranked counter features."""
     if strategy == "fixed":

@@ -11,12 +11,13 @@ calibration.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-CalibrationMethod = Literal["none", "isotonic"]
+if TYPE_CHECKING:
+    from credit_scoring.config import CalibrationMethod
 
 
 def fit_calibrator(
