@@ -4,6 +4,7 @@ on close, a broken store counted instead of raised, and the summary the API serv
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,36 @@ def test_summary_counts_rates_latencies_and_histogram(tmp_path: Path) -> None:
     assert body["models"]["full"]["score_histogram"]["counts"][9] == 10  # 100 is in the last bin
     future = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
     assert summarize(create_engine(url), future, None)["count"] == 0
+
+
+def test_a_summary_is_one_snapshot_while_the_log_is_written(tmp_path: Path) -> None:
+    """Counts, decisions and histogram agree although batches land between its queries."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    log = PredictionLog(_settings(url, batch_size=5, flush_seconds=0.001))
+    log.record(_record(0))
+    log.close()
+    writer = PredictionLog(_settings(url, batch_size=5, flush_seconds=0.001))
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 1
+        while not stop.is_set():
+            writer.record(_record(i, score=float(i % 100)))
+            i += 1
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    engine = create_engine(url)
+    try:
+        for _ in range(150):
+            light = summarize(engine, None, None)["models"]["light"]
+            assert sum(light["decisions"].values()) == light["count"]
+            assert sum(light["score_histogram"]["counts"]) == light["count"]
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
 
 
 def test_summary_route(published, tmp_path: Path) -> None:  # noqa: F811

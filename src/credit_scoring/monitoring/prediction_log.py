@@ -302,6 +302,10 @@ def summarize(
 
     Aggregated by the database (``GROUP BY``, ranks by ``OFFSET``): the answer is a
     few hundred bytes whatever the period holds. ``since``/``until`` are naive UTC.
+    Its queries all stop at the last record logged when it starts (by id), so counts,
+    percentiles and histogram describe the same records while writers keep
+    appending: separate SELECTs share no snapshot on SQLite, nor under PostgreSQL's
+    READ COMMITTED.
     """
     from sqlalchemy import and_, case, func, inspect, select, true
 
@@ -325,6 +329,8 @@ def summarize(
     if not inspect(engine).has_table(PREDICTIONS.name):  # nothing scored yet
         return empty
     with engine.connect() as conn:
+        last_id = conn.execute(select(func.max(c.id))).scalar()
+        where = and_(where, c.id <= (last_id or 0))
         rows = conn.execute(
             select(c.model, c.decision, func.count())
             .where(where)
