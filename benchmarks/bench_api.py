@@ -111,10 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
 
     import mlflow
-    from hydra import compose, initialize_config_dir
     from mlflow.pyfunc.scoring_server import invocations
-    from omegaconf import OmegaConf
 
+    from credit_scoring.config import compose_config
     from credit_scoring.registry import resolve_tracking_uri
 
     # Ports as overrides: the supervised programs' command lines interpolate them.
@@ -123,13 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     placed = [f"serve.model_servers.{name}.port={port}" for name, port in ports.items()]
     placed.append(f"serve.api.port={api_port}")
     placed += [f"serve.api.rate_limits.{s}={UNLIMITED}" for s in ("read", "score")]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        cfg = compose(config_name="config", overrides=[*placed, *args.overrides])
-    config = OmegaConf.to_container(cfg.serve, resolve=True)
+    conf = compose_config([*placed, *args.overrides], REPO_ROOT / "conf")[1]
+    config = conf.serve.model_dump(mode="json")
     database = REPO_ROOT / "data" / "serving" / "clients.db"
     if not database.is_file():
         raise SystemExit(f"{database} not found: run `make pipeline` first")
-    tracking_uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
+    tracking_uri = resolve_tracking_uri(conf.mlflow.tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     key = secrets.token_urlsafe(32)
     os.environ[KEYS_ENV] = f"bench:read+score:{key}"  # inherited by the API workers

@@ -26,10 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
-
 from benchmarks.bench_features import REPO_ROOT, ensure_data
+from credit_scoring.config import FeaturesConfig, compose_config
 from credit_scoring.features.build import build_features
 from credit_scoring.features.engine import open_engine
 from credit_scoring.logs import setup_logging
@@ -37,9 +35,8 @@ from credit_scoring.logs import setup_logging
 log = logging.getLogger("benchmarks.spark")
 
 
-def _features_config() -> DictConfig:
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        return compose(config_name="config").features
+def _features_config() -> FeaturesConfig:
+    return compose_config(conf_dir=REPO_ROOT / "conf")[1].features
 
 
 def _build(raw: Path, engine: object, name: str) -> tuple[float, float]:
@@ -55,8 +52,8 @@ def run(preset: str) -> str:
     """Measure every configuration and return the result table."""
     raw = ensure_data(preset)
     cfg = _features_config()
-    duckdb_options = OmegaConf.to_container(cfg.duckdb)
-    spark_options = OmegaConf.to_container(cfg.spark)
+    duckdb_options = cfg.duckdb.model_dump()
+    spark_options = cfg.spark.model_dump()
     spark_options["master"] = "local[2]"
 
     rows: dict[str, tuple[float, float]] = {}

@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 import requests
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from credit_scoring.config import compose_config
 from tests.conftest import REPO_ROOT, free_port
 
 
 def serve_config(overrides: list[str]) -> dict[str, Any]:
     """The composed ``serve`` group of conf/ with overrides, resolved as `make serve` does."""
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg, _ = compose_config(overrides, REPO_ROOT / "conf")
     return OmegaConf.to_container(cfg.serve, resolve=True)
 
 

@@ -59,13 +59,10 @@ class DashboardSettings:
 
 
 def compose_config(conf_dir: Path) -> dict[str, Any]:
-    """``serve.dashboard`` from the Hydra config in ``conf_dir``, interpolations resolved."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    """``serve.dashboard`` from the Hydra config in ``conf_dir``, checked and resolved."""
+    from credit_scoring import config
 
-    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
-        cfg = compose(config_name="config")
-    return OmegaConf.to_container(cfg.serve.dashboard, resolve=True)  # type: ignore[return-value]
+    return config.compose_config(conf_dir=conf_dir)[1].serve.dashboard.model_dump(mode="json")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> DashboardSettings:
