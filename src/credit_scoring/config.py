@@ -331,9 +331,16 @@ class ModelServerConfig(Group):
     request_timeout: int = Field(ge=1)
 
 
+class ApiKeyConfig(Group):
+    """One configured API key: its sha256 digest and scopes (checked by credit_scoring.api.auth)."""
+
+    sha256: str
+    scopes: tuple[str, ...] | None = None
+
+
 class AuthConfig(Group):
-    #: name -> salted hash (see credit_scoring.api.auth); empty with no env keys: access off.
-    keys: dict[str, str] | None = None
+    #: name -> digest and scopes; empty with no keys in the environment: access off.
+    keys: dict[str, ApiKeyConfig] | None = None
     keys_env: str | None = None
     legacy_query_param: str | None = None
 

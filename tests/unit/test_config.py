@@ -39,6 +39,15 @@ def test_values_come_typed_as_the_stages_read_them() -> None:
         conf.publish.batch_size = 1  # type: ignore[misc]
 
 
+def test_api_keys_in_the_documented_form_validate() -> None:
+    """``serve.api.auth.keys.NAME: {sha256, scopes}`` (README) passes; a stray field does not."""
+    keys = ["+serve.api.auth.keys.desk.sha256=" + "ab" * 32]
+    _, conf = compose_config([*keys, "+serve.api.auth.keys.desk.scopes=[read]"], REPO_ROOT / "conf")
+    assert conf.serve.api.auth.keys["desk"].scopes == ("read",)
+    with pytest.raises(ConfigError, match=r"serve\.api\.auth\.keys\.desk\.scope: unknown key"):
+        compose_config([*keys, "+serve.api.auth.keys.desk.scope=[read]"], REPO_ROOT / "conf")
+
+
 def test_a_misspelt_or_mistyped_key_is_named() -> None:
     with pytest.raises(ConfigError) as caught:
         compose_config(
