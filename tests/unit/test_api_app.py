@@ -27,30 +27,34 @@ VALID = {
 
 
 def serve_config(database_url: str, ports: dict[str, int]) -> dict[str, Any]:
-    """The ``serve`` config group for a database and model-server ports."""
-    return {
-        "database_url": database_url,
-        "model_servers": {
-            name: {
-                "model_uri": f"models:/credit-scoring-{name}@champion",
-                "host": "127.0.0.1",
-                "port": port,
-                "workers": 1,
-                "request_timeout": 60,
-            }
-            for name, port in ports.items()
-        },
-        # Recheck 0: every lookup sees a republish at once, as the tests expect.
-        "api": {
-            "max_content_length": 2048,
-            "max_top": 50,
-            "db_recheck_seconds": 0.0,
+    """conf/'s ``serve`` group (composed, as `make serve` does) for a database and ports.
+
+    What differs from the shipped defaults is what an in-process test needs: no
+    prediction log, no rate limits, no keys from the environment (a developer's
+    shell may hold some), short timeouts, and every answer checked against its model.
+    """
+    from tests.integration.serving import serve_config as composed
+
+    return composed(
+        [
+            f"serve.database_url={database_url}",
+            *(f"serve.model_servers.{name}.port={port}" for name, port in ports.items()),
+            "serve.api.max_content_length=2048",
+            "serve.api.max_top=50",
+            # Recheck 0: every lookup sees a republish at once, as the tests expect.
+            "serve.api.db_recheck_seconds=0",
             # Every answer is checked against its declared model: a drift fails here.
-            "validate_responses": True,
-        },
-        "access_log": False,
-        "client": {"connect_timeout": 0.2, "read_timeout": 2.0, "pool_size": 4},
-    }
+            "serve.api.validate_responses=true",
+            "serve.api.auth.keys_env=null",
+            "serve.api.auth.legacy_query_param=null",
+            "serve.api.rate_limits.read=null",
+            "serve.api.rate_limits.score=null",
+            "serve.client.connect_timeout=0.2",
+            "serve.client.read_timeout=2.0",
+            "serve.client.pool_size=4",
+            "serve.prediction_log.enabled=false",
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +305,16 @@ def test_openapi_documents_every_route_and_docs_lists_them(app, client) -> None:
     page = client.get("/docs").get_data(as_text=True)
     assert all(path in page for path, _ in documented)
     assert "http://" not in page and "https://" not in page
+
+
+def test_a_bad_serve_value_stops_the_app_naming_its_key(published) -> None:
+    """Workers get ``serve`` as JSON: the one schema checks it, as it checks `make serve`."""
+    from credit_scoring.config import ConfigError
+
+    config = serve_config(f"sqlite:///{published[0]}", {"full": 1, "light": 2})
+    config["api"]["max_top"] = "many"
+    config["client"]["pool_sise"] = 4
+    with pytest.raises(ConfigError) as error:
+        create_app(config)
+    message = str(error.value)
+    assert "serve.api.max_top" in message and "serve.client.pool_sise: unknown key" in message

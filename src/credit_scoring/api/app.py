@@ -35,6 +35,7 @@ from credit_scoring.api.model_client import ModelRequestRejected, ModelServers
 from credit_scoring.api.scoring import Scorer
 from credit_scoring.api.settings import ApiSettings
 from credit_scoring.api.validation import ApiError, refusal
+from credit_scoring.config import ServeConfig, validate_group
 from credit_scoring.contracts.api import ErrorAnswer
 from credit_scoring.errors import ModelServerUnavailable
 from credit_scoring.logs import setup_logging
@@ -113,9 +114,22 @@ def _register_error_handlers(app: Flask) -> None:
         return _error(500, None, "internal_error", "internal error; see the server log")
 
 
-def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
-    """Build the API for ``config`` (``ApiSettings`` or the ``serve`` config group as a dict)."""
-    settings = config if isinstance(config, ApiSettings) else ApiSettings.from_config(config)
+def create_app(config: ApiSettings | ServeConfig | Mapping[str, Any]) -> Flask:
+    """Build the API for ``config``: ``ApiSettings``, or the ``serve`` group (typed or a dict).
+
+    A dict is checked against ``ServeConfig`` once, here; ``ApiSettings`` alone (no
+    ``serve`` group) leaves the prediction log off.
+    """
+    serve: ServeConfig | None = None
+    if isinstance(config, ApiSettings):
+        settings = config
+    else:
+        serve = (
+            config
+            if isinstance(config, ServeConfig)
+            else validate_group(ServeConfig, config, "serve")
+        )
+        settings = ApiSettings.from_config(serve)
     app = OpenAPI(
         __name__,
         info=Info(title="credit-scoring API", version="1.0", description=_DESCRIPTION),
@@ -137,7 +151,8 @@ def create_app(config: ApiSettings | Mapping[str, Any]) -> Flask:
     app.extensions[routes.ON_SCORE] = []
     app.register_api(routes.blueprint(max_top=settings.max_top))
     app.register_api(legacy.blueprint())
-    monitoring.init_app(app, config)  # prediction log, request ids, /monitoring/summary
+    # The prediction log, request ids, /monitoring/summary.
+    monitoring.init_app(app, serve.prediction_log if serve is not None else None)
 
     @app.get("/openapi.json", responses={200: _JSON_DOCUMENT})
     @auth.requires("public")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credit_scoring.api.auth import ApiKey, parse_env_keys, parse_hashed_keys
+from credit_scoring.config import ServeConfig, validate_group
 from credit_scoring.errors import CreditScoringError
 
 
@@ -80,32 +81,29 @@ class ApiSettings:
         return bool(self.keys)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> ApiSettings:
-        """Build from the ``serve`` group (a DictConfig converted to a dict, or a plain dict)."""
+    def from_config(cls, cfg: ServeConfig | Mapping[str, Any]) -> ApiSettings:
+        """Build from the ``serve`` group: typed, or a mapping checked against its schema.
+
+        The mapping is what workers receive as JSON; it is validated by the one
+        declared schema (``credit_scoring.config.ServeConfig``), so a bad value names
+        its ``serve.`` key here too. Only the keys from the environment and the
+        loopback rule are decided here: they are not config values.
+        """
+        serve = cfg if isinstance(cfg, ServeConfig) else validate_group(ServeConfig, cfg, "serve")
+        api, auth, client = serve.api, serve.api.auth, serve.client
         servers = {
-            name: ModelServerSettings(
-                name=name,
-                model_uri=str(s["model_uri"]),
-                host=str(s["host"]),
-                port=int(s["port"]),
-                workers=int(s["workers"]),
-                request_timeout=int(s["request_timeout"]),
-            )
-            for name, s in cfg["model_servers"].items()
+            name: ModelServerSettings(name=name, **server.model_dump())
+            for name, server in serve.model_servers.items()
         }
-        client = cfg["client"]
-        api = cfg["api"]
-        auth = api.get("auth") or {}
-        keys = parse_hashed_keys(auth.get("keys") or {})
-        env_var = auth.get("keys_env")
+        keys = parse_hashed_keys({k: v.model_dump() for k, v in (auth.keys or {}).items()})
+        env_var = auth.keys_env
         if env_var and os.environ.get(env_var):
             keys += parse_env_keys(os.environ[env_var], source=env_var)
-        host = str(api.get("host", "127.0.0.1"))
-        if not keys and not is_loopback(host):
+        if not keys and not is_loopback(api.host):
             raise InsecureSettings(
-                f"serve.api.host={host} would serve the clients' personal data without access "
-                f"control: set API keys (serve.api.auth.keys or ${env_var or 'the keys variable'})"
-                " or bind the API to 127.0.0.1"
+                f"serve.api.host={api.host} would serve the clients' personal data without "
+                f"access control: set API keys (serve.api.auth.keys or "
+                f"${env_var or 'the keys variable'}) or bind the API to 127.0.0.1"
             )
         for name, server in servers.items():
             if not is_loopback(server.host):
@@ -113,20 +111,24 @@ class ApiSettings:
                     f"serve.model_servers.{name}.host={server.host}: the model servers have no "
                     "access control and must stay on loopback (the API is the way in)"
                 )
-        limits = api.get("rate_limits") or {}
+        limits = api.rate_limits
         return cls(
-            database_url=str(cfg["database_url"]),
+            database_url=serve.database_url,
             model_servers=servers,
-            connect_timeout=float(client["connect_timeout"]),
-            read_timeout=float(client["read_timeout"]),
-            pool_size=int(client["pool_size"]),
-            max_content_length=int(cfg["api"]["max_content_length"]),
-            max_top=int(cfg["api"]["max_top"]),
-            db_recheck_seconds=float(cfg["api"]["db_recheck_seconds"]),
-            host=host,
+            connect_timeout=client.connect_timeout,
+            read_timeout=client.read_timeout,
+            pool_size=client.pool_size,
+            max_content_length=api.max_content_length,
+            max_top=api.max_top,
+            db_recheck_seconds=api.db_recheck_seconds,
+            host=api.host,
             keys=keys,
-            legacy_key_param=str(auth.get("legacy_query_param") or ""),
-            rate_limits={k: str(v) for k, v in limits.items() if k != "storage_uri"},
-            rate_limit_storage=str(limits.get("storage_uri", "memory://")),
-            validate_responses=bool(api.get("validate_responses", False)),
+            legacy_key_param=auth.legacy_query_param or "",
+            rate_limits={
+                scope: limit
+                for scope, limit in limits.model_dump(exclude={"storage_uri"}).items()
+                if limit
+            },
+            rate_limit_storage=limits.storage_uri,
+            validate_responses=api.validate_responses,
         )

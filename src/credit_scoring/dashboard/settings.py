@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from credit_scoring.config import DashboardConfig, validate_group
+
 #: The environment variable through which the launcher passes ``serve.dashboard`` as JSON.
 CONFIG_ENV = "CREDIT_SCORING_DASHBOARD_CONFIG"
 
@@ -38,23 +40,28 @@ class DashboardSettings:
 
     @classmethod
     def from_config(
-        cls, cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None
+        cls, cfg: DashboardConfig | Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> DashboardSettings:
-        """Build from the ``serve.dashboard`` mapping; the key comes from ``environ``."""
+        """Build from ``serve.dashboard`` (typed, or a mapping checked against its schema).
+
+        The launcher's JSON is validated by the one declared schema
+        (``credit_scoring.config.DashboardConfig``); only the key, from ``environ``, is
+        not a config value.
+        """
         environ = os.environ if environ is None else environ
-        key_env = cfg.get("api_key_env")
-        low, high = cfg["what_if_range"]
+        if not isinstance(cfg, DashboardConfig):
+            cfg = validate_group(DashboardConfig, cfg, "serve.dashboard")
         return cls(
-            api_url=str(cfg["api_url"]),
-            timeout=float(cfg["timeout"]),
-            api_key=(environ.get(str(key_env)) or None) if key_env else None,
-            api_key_env=str(key_env) if key_env else None,
-            language=str(cfg["language"]),
-            languages=tuple(str(x) for x in cfg["languages"]),
-            explain_top=int(cfg["explain_top"]),
-            histogram_bins=int(cfg["histogram_bins"]),
-            what_if_points=int(cfg["what_if_points"]),
-            what_if_range=(float(low), float(high)),
+            api_url=cfg.api_url,
+            timeout=cfg.timeout,
+            api_key=(environ.get(cfg.api_key_env) or None) if cfg.api_key_env else None,
+            api_key_env=cfg.api_key_env,
+            language=cfg.language,
+            languages=cfg.languages,
+            explain_top=cfg.explain_top,
+            histogram_bins=cfg.histogram_bins,
+            what_if_points=cfg.what_if_points,
+            what_if_range=cfg.what_if_range,
         )
 
 

@@ -1,6 +1,6 @@
 """The API's side of monitoring: request ids, the prediction-log hook and ``/monitoring/summary``.
 
-``init_app(app, config)`` is the one line the app factory calls: it starts the
+``init_app(app, settings)`` is the one line the app factory calls: it starts the
 process's prediction log (when ``prediction_log.enabled``) and registers this
 blueprint. Every request gets an id (the caller's ``X-Request-ID`` when it is a
 sane token, otherwise a new UUID), echoed in the answer's ``X-Request-ID`` header
@@ -23,7 +23,7 @@ from flask_openapi3 import APIBlueprint
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from credit_scoring.config import PredictionLogConfig, validate_group
+from credit_scoring.config import PredictionLogConfig
 from credit_scoring.contracts.api import MonitoringQuery, MonitoringSummary
 from credit_scoring.monitoring.prediction_log import (
     PredictionLog,
@@ -66,15 +66,13 @@ class _LogState:
             log.warning("prediction log hook failed (%d so far): %s", self.hook_errors, exc)
 
 
-def init_app(app: Flask, config: Any) -> None:
-    """Start the prediction log from ``config["prediction_log"]`` and register the routes.
+def init_app(app: Flask, settings: PredictionLogConfig | None) -> None:
+    """Start the prediction log ``serve.prediction_log`` and register the routes.
 
-    ``config`` is the ``serve`` group as a mapping; anything else (or no
-    ``prediction_log`` block) leaves the log disabled and the summary route 503.
+    No settings (an app built from bare ``ApiSettings``) leaves the log disabled and
+    the summary route 503, as ``enabled: false`` does.
     """
-    block = config.get("prediction_log") if isinstance(config, Mapping) else None
-    settings = validate_group(PredictionLogConfig, block or {}, "serve.prediction_log")
-    app.extensions[_EXTENSION] = _LogState(settings)
+    app.extensions[_EXTENSION] = _LogState(settings or PredictionLogConfig())
     app.register_blueprint(bp)
     app.register_api(summary_blueprint())  # type: ignore[attr-defined]
 
