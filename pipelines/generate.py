@@ -1,17 +1,22 @@
-"""Stage `data`: materialize the configured raw data set in ``paths.raw``.
+"""Stage `generate`: materialize the configured raw data set in ``paths.raw``.
 
-``data.source=synthetic`` generates the eight files (and the oracle at
-``paths.oracle``) unless ``data/raw`` already holds a set generated with the same
-parameters, recorded in a stamp file next to it (``data/raw`` itself must hold
-exactly the eight CSV files, since data.dvc hashes the directory).
-``data.source=kaggle`` generates nothing and checks that the files are there (and
-writes an oracle file with no rows: real data have no known probabilities).
+The first DVC stage, so the raw data are an output like any other: DVC reruns it
+when, and only when, its code or a value of ``conf/data`` changes (no stamp file of
+our own), caches the files, and records their hash in ``dvc.lock``, which is the
+data version every training run is tagged with.
+
+``data.source=synthetic`` generates the eight files (atomically: the directory is
+replaced whole, so nothing but the eight files is hashed) and the oracle at
+``paths.oracle``; it refuses to replace a directory holding any other file (a
+Kaggle download copied in while ``data: synthetic`` is still chosen would be lost).
+``data.source=kaggle`` generates nothing: it checks that the
+files copied into ``paths.raw`` are there, and writes an oracle file with no rows
+(real data have no known probabilities). The stage declares ``data/raw`` with
+``persist: true``, so DVC never deletes the copied files before running it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -26,10 +31,10 @@ from credit_scoring.stage import stage
 
 log = logging.getLogger("credit_scoring.pipelines.generate")
 
-
-def stamp_path(raw: Path) -> Path:
-    """Where the parameters of the generated ``raw`` directory are recorded (outside it)."""
-    return raw.parent / f".{raw.name}_params.json"
+#: The oracle of real data: the header, no rows ("no probability is known").
+NO_ORACLE = "SK_ID_CURR,probability\n"
+#: What the synthetic set consists of: the only files it may replace.
+GENERATED = frozenset(t.file_name for t in TABLES.values())
 
 
 def materialize(data: DataConfig, raw: Path, oracle: Path) -> None:
@@ -40,39 +45,35 @@ def materialize(data: DataConfig, raw: Path, oracle: Path) -> None:
         ]
         if missing:
             raise CreditScoringError(
-                f"data.source=kaggle but {raw} lacks {', '.join(missing)}: download the Kaggle "
-                "'Home Credit Default Risk' files into it (or use data=synthetic)"
+                f"data.source=kaggle but {raw} lacks {', '.join(missing)}: copy the Kaggle "
+                "'Home Credit Default Risk' files into it (or choose data: synthetic in "
+                "conf/config.yaml)"
             )
-        log.info("using the Kaggle files in %s", raw)
-        if not oracle.is_file():
-            # Real data have no true probabilities; the train stage declares the oracle
-            # file as an input, so it exists with its header and no rows ("unknown").
-            with atomic_file(oracle) as tmp:
-                tmp.write_text("SK_ID_CURR,probability\n")
+        present = sorted(t.file_name for t in TABLES.values() if (raw / t.file_name).is_file())
+        log.info("using the Kaggle files in %s: %s", raw, ", ".join(present))
+        # The train stage reads the oracle file (a declared input): it exists, and
+        # knows nothing.
+        with atomic_file(oracle) as tmp:
+            tmp.write_text(NO_ORACLE)
         return
-    params = {
-        "n_clients": data.n_clients,
-        "n_test_clients": data.n_test_clients,
-        "seed": data.seed,
-        "risk": dataclasses.asdict(data.risk),
-        "oracle": str(oracle),
-    }
-    stamp = stamp_path(raw)
-    complete = all((raw / t.file_name).is_file() for t in TABLES.values()) and oracle.is_file()
-    if complete and stamp.is_file() and json.loads(stamp.read_text()) == params:
-        log.info("%s already holds this data set (%s); nothing to do", raw, stamp)
-        return
+    foreign = (
+        sorted(p.name for p in raw.iterdir() if p.name not in GENERATED) if raw.is_dir() else []
+    )
+    if foreign:
+        raise CreditScoringError(
+            f"{raw} holds files the generator does not write ({', '.join(foreign)}), so "
+            "they were copied there: choose data: kaggle in conf/config.yaml to use them, "
+            f"or remove them to generate the synthetic set (which replaces {raw} whole)"
+        )
     generate(
         raw,
-        n_clients=params["n_clients"],
-        n_test_clients=params["n_test_clients"],
-        seed=params["seed"],
+        n_clients=data.n_clients,
+        n_test_clients=data.n_test_clients,
+        seed=data.seed,
         oracle_path=oracle,
         chunk_size=data.chunk_size,
         risk=data.risk,
     )
-    with atomic_file(stamp) as tmp:
-        tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
 
 
 @stage

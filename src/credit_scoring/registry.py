@@ -316,7 +316,8 @@ def champion_comparison(
     """Why the candidate is not compared with the champion, or ``None`` if it is.
 
     Not compared: no champion, the candidate is the champion, or the two were trained
-    on different data versions (the ``data_version`` tag, the md5 of ``data.dvc``).
+    on different data versions (the ``data_version`` tag: the md5 ``dvc.lock`` records
+    for the raw data).
     """
     if champion is None:
         return "no champion yet: nothing to compare with"

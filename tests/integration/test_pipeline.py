@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from credit_scoring.data.schema import LIGHT_FIELDS, MANDATORY_FIELDS, features_795
-from tests.integration.conftest import PipelineRepo
+from tests.integration.conftest import PIPELINE_CLIENTS, PipelineRepo
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +35,13 @@ def tracking(pipeline_repo: PipelineRepo, monkeypatch: pytest.MonkeyPatch) -> It
     mlflow.set_tracking_uri(None)
 
 
-def test_default_data_reproduces_data_dvc(pipeline_repo: PipelineRepo) -> None:
-    """A fresh `make data` writes exactly the bytes data.dvc records."""
-    assert pipeline_repo.default_data_status == {}
+def test_default_data_reproduces_the_locked_data_version(pipeline_repo: PipelineRepo) -> None:
+    """A fresh `make data` (the generate stage) writes exactly the bytes dvc.lock records.
+
+    The md5 of data/raw in dvc.lock is the data version every run is tagged with and the
+    registry compares champions by: the same code, seed and size must give it again.
+    """
+    assert pipeline_repo.default_data_diff == ""
 
 
 def test_pipeline_leaves_every_stage_up_to_date(pipeline_repo: PipelineRepo) -> None:
@@ -82,6 +87,25 @@ def test_both_models_are_champions(pipeline_repo: PipelineRepo, tracking: str) -
     assert checked["full"] == dict.fromkeys(
         ("AMT_INCOME_TOTAL", "EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"), True
     )
+
+
+def test_every_run_is_tagged_with_the_data_version_dvc_locked(
+    pipeline_repo: PipelineRepo, tracking: str
+) -> None:
+    """The tag is the generate stage's md5 of data/raw: the N_CLIENTS set, not the default."""
+    from mlflow import MlflowClient
+
+    lock = yaml.safe_load((pipeline_repo.root / "dvc.lock").read_text())
+    (raw,) = [o for o in lock["stages"]["generate"]["outs"] if o["path"] == "data/raw"]
+    assert raw["md5"].endswith(".dir") and raw["nfiles"] == 8
+    synthetic = yaml.safe_load((pipeline_repo.root / "conf/data/synthetic.yaml").read_text())
+    assert synthetic["n_clients"] == PIPELINE_CLIENTS  # `make pipeline N_CLIENTS=` set it there
+    client = MlflowClient(tracking)
+    for model, name in NAMES.items():
+        run_id = json.loads((pipeline_repo.root / f"models/{model}/run.json").read_text())["run_id"]
+        assert client.get_run(run_id).data.tags["data_version"] == raw["md5"]
+        version = client.get_model_version_by_alias(name, "champion")
+        assert version.tags["data_version"] == raw["md5"]
 
 
 def test_champion_scores_raw_rows_including_only_the_mandatory_amounts(

@@ -126,6 +126,14 @@ def _config(ws: Workspace, features: Path, *extra: str) -> ProjectConfig:
     return compose_config(overrides, REPO_ROOT / "conf")[1]
 
 
+def _lock(raw_md5: str) -> str:
+    """A DVC lock file whose generate stage wrote data/raw with hash ``raw_md5``."""
+    return (
+        "schema: '2.0'\nstages:\n  generate:\n    cmd: python pipelines/generate.py\n"
+        f"    outs:\n    - path: data/raw\n      hash: md5\n      md5: {raw_md5}\n"
+    )
+
+
 def _train(ws: Workspace, features: Path, *extra: str) -> str:
     """Train the light model with the project's trainer on ``features``; return its run id."""
     cfg = _config(ws, features, *extra)
@@ -214,11 +222,11 @@ def test_gates_promote_the_good_model_and_hold_back_the_bad_one(
     assert again["decision"] == "rejected" and again["champion"] == first["version"]
     assert "compared with v" in second["champion_comparison"]
 
-    # New data (another data.dvc md5): the champion's AUC on the new held-out rows would
+    # New data (another md5 of data/raw in dvc.lock): the champion's AUC on the new rows would
     # say nothing (its training rows may be among them), so only the floor and the
     # monotonicity check decide, and the record says why.
-    other = ws.root / "other_data.dvc"
-    other.write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data/raw\n")
+    other = ws.root / "other_dvc.lock"
+    other.write_text(_lock("0123456789abcdef0123456789abcdef.dir"))
     new_run = _train(ws, ws.good, f"train.data_version_file={other}", "train.seed=7")
     third = _register(ws)
     assert third["created"] and third["run_id"] == new_run
@@ -244,8 +252,8 @@ def test_a_candidate_approving_one_gender_far_more_often_is_not_promoted(
     biased = ws.root / "features_biased"
     biased.mkdir()
     frame.to_parquet(biased / "train.parquet")
-    other = ws.root / "biased_data.dvc"  # new data: only floor, monotonicity and fairness decide
-    other.write_text("outs:\n- md5: fedcba9876543210fedcba9876543210.dir\n  path: data/raw\n")
+    other = ws.root / "biased_dvc.lock"  # new data: only floor, monotonicity and fairness decide
+    other.write_text(_lock("fedcba9876543210fedcba9876543210.dir"))
     before = client.get_model_version_by_alias(NAME, CHAMPION).version
 
     run_id = _train(ws, biased, f"train.data_version_file={other}")

@@ -307,3 +307,65 @@ def test_generate_command_writes_the_data_steps_files(
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "stage" / name).read_bytes()
     oracle = (tmp_path / "cli_oracle.csv").read_bytes()
     assert oracle == (tmp_path / "stage_oracle.csv").read_bytes()
+
+
+def test_generate_stage_checks_the_kaggle_files_in_place(small: Path, tmp_path: Path) -> None:
+    """``data: kaggle``: nothing generated, nothing moved; a missing file is named."""
+    import importlib.util
+    import shutil
+
+    from credit_scoring.config import CONF_DIR, compose_config
+    from credit_scoring.errors import CreditScoringError
+
+    spec = importlib.util.spec_from_file_location(
+        "generate_stage", CONF_DIR.parent / "pipelines" / "generate.py"
+    )
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    kaggle = compose_config(["data=kaggle"])[1].data
+    raw, oracle = tmp_path / "raw", tmp_path / "oracle.csv"
+    raw.mkdir()
+    (raw / "bureau.csv").write_bytes((small / "bureau.csv").read_bytes())
+    with pytest.raises(CreditScoringError, match=r"lacks application_train\.csv"):
+        stage.materialize(kaggle, raw, oracle)
+    assert not oracle.exists()
+
+    shutil.copytree(small, raw, dirs_exist_ok=True)
+    (raw / "HomeCredit_columns_description.csv").write_text("Table,Row\n")  # Kaggle ships it
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+    stage.materialize(kaggle, raw, oracle)
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
+    assert oracle.read_text() == "SK_ID_CURR,probability\n"
+    assert pd.read_csv(oracle).empty  # the train stage reads it: real data know no probability
+
+
+def test_generate_stage_never_replaces_files_copied_into_the_raw_directory(
+    tmp_path: Path,
+) -> None:
+    """``data: synthetic`` over a Kaggle download: refused, the files stay as they were."""
+    import importlib.util
+
+    from credit_scoring.config import CONF_DIR, compose_config
+    from credit_scoring.errors import CreditScoringError
+
+    spec = importlib.util.spec_from_file_location(
+        "generate_stage", CONF_DIR.parent / "pipelines" / "generate.py"
+    )
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    synthetic = compose_config(["data.n_clients=50"])[1].data
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "application_train.csv").write_text("SK_ID_CURR,TARGET\n100002,1\n")
+    (raw / "sample_submission.csv").write_text("SK_ID_CURR,TARGET\n100001,0.5\n")
+    with pytest.raises(CreditScoringError, match=r"sample_submission\.csv.*data: kaggle"):
+        stage.materialize(synthetic, raw, tmp_path / "oracle.csv")
+    assert (raw / "application_train.csv").read_text() == "SK_ID_CURR,TARGET\n100002,1\n"
+    assert sorted(p.name for p in raw.iterdir()) == [
+        "application_train.csv",
+        "sample_submission.csv",
+    ]
+
+    (raw / "sample_submission.csv").unlink()  # only the generator's names: replaced
+    stage.materialize(synthetic, raw, tmp_path / "oracle.csv")
+    assert len(pd.read_csv(raw / "application_train.csv")) == 50

@@ -139,12 +139,22 @@ def _oracle_auc(path: Path, ids: pd.Series, y: np.ndarray) -> float | None:
     return float(roc_auc_score(y[known], p[known])) if known.any() else None
 
 
-def _data_version(path: Path) -> str:
-    """The md5 DVC recorded for the raw data (``data.dvc``), or "unknown"."""
-    if not path.is_file():
+def _data_version(lock: Path, raw: str) -> str:
+    """The hash DVC locked for the raw data directory ``raw``, or "unknown".
+
+    The generate stage outputs ``raw``; ``dvc.lock`` holds the md5 of what it wrote
+    (or, for the Kaggle files, of what it checked), so two runs with the same tag
+    learnt from the same bytes. "unknown" outside a DVC pipeline (no lock yet).
+    """
+    if not lock.is_file():
         return "unknown"
-    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
-    return str(outs[0].get("md5", "unknown"))
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+    target = Path(raw).as_posix().rstrip("/")
+    for record in stages.values():
+        for out in record.get("outs") or []:
+            if Path(str(out.get("path", ""))).as_posix().rstrip("/") == target:
+                return str(out.get("md5", "unknown"))
+    return "unknown"
 
 
 class _TrainingRows(PandasDataset):
@@ -257,7 +267,7 @@ def train_model(
 
     # The run spans the training it records (its duration is the training's), and
     # names the data it learnt from and was tested on (the UI's Dataset column).
-    data_version = _data_version(Path(t.data_version_file))
+    data_version = _data_version(Path(t.data_version_file), conf.paths.raw)
     with mlflow.start_run(
         run_name=f"train-{m.name}", nested=parent_run_id is not None, parent_run_id=parent_run_id
     ) as run:

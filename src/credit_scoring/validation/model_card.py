@@ -104,7 +104,8 @@ def model_card(
         "",
         "## Data",
         "",
-        f"- Data version (md5 of `data.dvc`): `{run.get('data_version', 'unknown')}`.",
+        "- Data version (the md5 `dvc.lock` records for `data/raw`): "
+        f"`{run.get('data_version', 'unknown')}`.",
         "- Source: "
         + (
             "**synthetic** data in the Home Credit format (the generator's true default "

@@ -9,7 +9,7 @@ and raises the default rate (a monitor must alert on it, and name those inputs).
 The shift is applied to the application columns *before* the true risk is
 computed, so the oracle file still gives every applicant's true probability
 under the drifted process. The identity shift changes nothing, byte for byte:
-the default data set and its ``data.dvc`` hash do not depend on this module.
+the default data set and its hash in ``dvc.lock`` do not depend on this module.
 """
 
 from __future__ import annotations
