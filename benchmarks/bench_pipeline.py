@@ -17,6 +17,7 @@ of the figures.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -85,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         status = subprocess.run(
             ["dvc", "status", "--quiet"], cwd=clone, env=env, capture_output=True, text=True
         )
+        # What the timed training learnt: a faster pipeline must not be a worse model.
+        metrics = {
+            model: json.loads((clone / f"models/{model}/metrics.json").read_text())
+            for model in ("full", "light")
+        }
         shutil.rmtree(clone, ignore_errors=True)
 
     label = f"{clients:,} applicants" if clients else "the default size"
@@ -97,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"  {'all but training':<26} {others:8.1f}  {others / reference:12.2f}x  (< 0.33x)")
     print(f"  {'all stages':<26} {sum(rows.values()):8.1f}")
     print(f"pipeline up to date afterwards: {'yes' if status.returncode == 0 else 'NO'}")
+    for model, m in metrics.items():
+        oracle = f"{m['oracle_auc']:.4f}" if m.get("oracle_auc") is not None else "unknown"
+        print(
+            f"  {model}: CV AUC {m['cv_auc_mean']:.4f} ± {m['cv_auc_std']:.4f}, "
+            f"test AUC {m['test_auc']:.4f}, oracle {oracle}, {m['refit_trees']} trees"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ import pytest
 from credit_scoring.data.schema import DAYS_SENTINEL, LIGHT_FIELDS, TABLES
 from credit_scoring.data.synthetic import RiskModel, generate
 from credit_scoring.data.synthetic.csv_format import format_floats
-from tests.conftest import REAL_HEADS
+from tests.conftest import REAL_HEADS, REPO_ROOT
 
 N_CLIENTS = 3000
 
@@ -24,6 +26,17 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out, n_clients=N_CLIENTS, seed=7, oracle_path=out.parent / "oracle.csv", progress=False
     )
     return out
+
+
+def _generate_stage() -> ModuleType:
+    """``pipelines/generate.py`` as a module (a stage script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_stage", REPO_ROOT / "pipelines" / "generate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    return stage
 
 
 def _read(raw: Path, table: str) -> pd.DataFrame:
@@ -276,7 +289,6 @@ def test_generate_command_writes_the_data_steps_files(
     seed and intercept changed: every file (the oracle included) must be the same to
     the byte, which it is not if the command keeps a size, seed or risk of its own.
     """
-    import importlib.util
     import shutil
 
     from omegaconf import OmegaConf
@@ -292,11 +304,7 @@ def test_generate_command_writes_the_data_steps_files(
     monkeypatch.chdir(tmp_path)  # the command reads ./conf, as the stages do
 
     assert main(["generate", "--out", "cli", "--oracle", "cli_oracle.csv"]) == 0
-    spec = importlib.util.spec_from_file_location(
-        "generate_stage", CONF_DIR.parent / "pipelines" / "generate.py"
-    )
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    stage = _generate_stage()
     stage.materialize(
         compose_config(conf_dir=conf)[1].data, tmp_path / "stage", tmp_path / "stage_oracle.csv"
     )
@@ -311,17 +319,12 @@ def test_generate_command_writes_the_data_steps_files(
 
 def test_generate_stage_checks_the_kaggle_files_in_place(small: Path, tmp_path: Path) -> None:
     """``data: kaggle``: nothing generated, nothing moved; a missing file is named."""
-    import importlib.util
     import shutil
 
-    from credit_scoring.config import CONF_DIR, compose_config
+    from credit_scoring.config import compose_config
     from credit_scoring.errors import CreditScoringError
 
-    spec = importlib.util.spec_from_file_location(
-        "generate_stage", CONF_DIR.parent / "pipelines" / "generate.py"
-    )
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    stage = _generate_stage()
     kaggle = compose_config(["data=kaggle"])[1].data
     raw, oracle = tmp_path / "raw", tmp_path / "oracle.csv"
     raw.mkdir()
@@ -343,16 +346,10 @@ def test_generate_stage_never_replaces_files_copied_into_the_raw_directory(
     tmp_path: Path,
 ) -> None:
     """``data: synthetic`` over a Kaggle download: refused, the files stay as they were."""
-    import importlib.util
-
-    from credit_scoring.config import CONF_DIR, compose_config
+    from credit_scoring.config import compose_config
     from credit_scoring.errors import CreditScoringError
 
-    spec = importlib.util.spec_from_file_location(
-        "generate_stage", CONF_DIR.parent / "pipelines" / "generate.py"
-    )
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    stage = _generate_stage()
     synthetic = compose_config(["data.n_clients=50"])[1].data
     raw = tmp_path / "raw"
     raw.mkdir()
