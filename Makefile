@@ -15,8 +15,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # A smaller or larger synthetic set for this build: `make pipeline N_CLIENTS=2000` runs
 # `dvc exp run -S conf/data/synthetic.yaml:n_clients=2000`, so the size lands in the
 # params file DVC tracks and dvc.lock, `dvc exp show` and `git diff` say what data/raw
-# holds. (The Kaggle files: `data: kaggle` in conf/config.yaml's defaults.)
+# holds; it stays set there (`git checkout conf/data/synthetic.yaml` for the default).
+# It sizes the `synthetic` group only. (The Kaggle files: `data: kaggle` in
+# conf/config.yaml's defaults, then plain `make pipeline`: see README, Data.)
 N_CLIENTS ?=
+ifdef DATA
+$(error DATA= is gone: choose the data group in conf/config.yaml's defaults (data: kaggle), which DVC tracks)
+endif
 SET_PARAMS := $(if $(N_CLIENTS),-S conf/data/synthetic.yaml:n_clients=$(N_CLIENTS),)
 DVC_RUN := $(if $(SET_PARAMS),$(BIN)/dvc exp run $(SET_PARAMS),$(BIN)/dvc repro)
 PYTEST_ARGS ?=

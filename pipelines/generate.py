@@ -1,9 +1,9 @@
 """Stage `generate`: materialize the configured raw data set in ``paths.raw``.
 
 The first DVC stage, so the raw data are an output like any other: DVC reruns it
-when, and only when, its code or a value of ``conf/data`` changes (no stamp file of
-our own), caches the files, and records their hash in ``dvc.lock``, which is the
-data version every training run is tagged with.
+when its code, a value of ``conf/data`` or the defaults list choosing the data group
+changes (no stamp file of our own), caches the files, and records their hash in
+``dvc.lock``, which is the data version every training run is tagged with.
 
 ``data.source=synthetic`` generates the eight files (atomically: the directory is
 replaced whole, so nothing but the eight files is hashed) and the oracle at
@@ -12,7 +12,9 @@ Kaggle download copied in while ``data: synthetic`` is still chosen would be los
 ``data.source=kaggle`` generates nothing: it checks that the
 files copied into ``paths.raw`` are there, and writes an oracle file with no rows
 (real data have no known probabilities). The stage declares ``data/raw`` with
-``persist: true``, so DVC never deletes the copied files before running it.
+``persist: true``, so ``dvc repro`` never deletes the copied files before running
+it (``dvc exp run`` first checks the locked version out: bring new files with
+``dvc repro``).
 """
 
 from __future__ import annotations

@@ -335,7 +335,7 @@ class ApiKeyConfig(Group):
     """One configured API key: its sha256 digest and scopes (checked by credit_scoring.api.auth)."""
 
     sha256: str
-    scopes: tuple[str, ...] | None = None
+    scopes: tuple[str, ...] = Field(min_length=1)
 
 
 class AuthConfig(Group):

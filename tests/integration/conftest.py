@@ -34,8 +34,9 @@ class PipelineRepo:
 
     root: Path
     env: dict[str, str]
-    #: `git diff dvc.lock` right after `make data` at the default size: empty when the
-    #: generate stage wrote the bytes (and read the code and params) the lock records.
+    #: `git diff HEAD -- dvc.lock` right after `make data` at the default size: empty
+    #: when the generate stage wrote the bytes (and read the code and params) the
+    #: committed lock records. Against HEAD: DVC stages the lock it rewrites (autostage).
     default_data_diff: str
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -121,7 +122,7 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline
     # NO_INSTALL: the clone must not reinstall the package into this (shared) environment.
     run = PipelineRepo(clone, env, "").run
     run("make", "data", f"VENV={venv}", "NO_INSTALL=1")
-    repo = PipelineRepo(clone, env, run("git", "diff", "dvc.lock").stdout)
+    repo = PipelineRepo(clone, env, run("git", "diff", "HEAD", "--", "dvc.lock").stdout)
     repo.run(
         "make",
         "pipeline",

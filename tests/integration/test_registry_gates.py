@@ -127,11 +127,19 @@ def _config(ws: Workspace, features: Path, *extra: str) -> ProjectConfig:
 
 
 def _lock(raw_md5: str) -> str:
-    """A DVC lock file whose generate stage wrote data/raw with hash ``raw_md5``."""
+    """A DVC lock file whose generate stage wrote data/raw with hash ``raw_md5``.
+
+    Lock paths are relative to the lock's directory: train with ``_raw_beside(lock)``.
+    """
     return (
         "schema: '2.0'\nstages:\n  generate:\n    cmd: python pipelines/generate.py\n"
         f"    outs:\n    - path: data/raw\n      hash: md5\n      md5: {raw_md5}\n"
     )
+
+
+def _raw_beside(lock: Path) -> str:
+    """The override naming the data/raw directory that ``lock`` (from ``_lock``) records."""
+    return f"paths.raw={lock.parent / 'data' / 'raw'}"
 
 
 def _train(ws: Workspace, features: Path, *extra: str) -> str:
@@ -227,7 +235,9 @@ def test_gates_promote_the_good_model_and_hold_back_the_bad_one(
     # monotonicity check decide, and the record says why.
     other = ws.root / "other_dvc.lock"
     other.write_text(_lock("0123456789abcdef0123456789abcdef.dir"))
-    new_run = _train(ws, ws.good, f"train.data_version_file={other}", "train.seed=7")
+    new_run = _train(
+        ws, ws.good, f"train.data_version_file={other}", _raw_beside(other), "train.seed=7"
+    )
     third = _register(ws)
     assert third["created"] and third["run_id"] == new_run
     assert third["decision"] == "passed", third
@@ -256,7 +266,7 @@ def test_a_candidate_approving_one_gender_far_more_often_is_not_promoted(
     other.write_text(_lock("fedcba9876543210fedcba9876543210.dir"))
     before = client.get_model_version_by_alias(NAME, CHAMPION).version
 
-    run_id = _train(ws, biased, f"train.data_version_file={other}")
+    run_id = _train(ws, biased, f"train.data_version_file={other}", _raw_beside(other))
     cfg = _config(ws, biased, f"registry.data={biased / 'train.parquet'}")
     report = register_models(cfg.registry, ws.models, ws.uri, cfg.validation.fairness)
     record = report["models"]["light"]

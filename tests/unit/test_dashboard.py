@@ -153,6 +153,13 @@ def test_settings_come_from_conf_and_the_key_from_the_environment() -> None:
     assert DashboardSettings.from_config(config, {}).api_key is None
     passed = {**config, "api_url": "http://127.0.0.1:1"}
     assert load_settings({CONFIG_ENV: json.dumps(passed)}).api_url == "http://127.0.0.1:1"
+    # The launcher's JSON goes through the one schema: a bad value names its key.
+    from credit_scoring.config import ConfigError
+
+    broken = {**config, "what_if_points": 1, "colour": "red"}
+    with pytest.raises(ConfigError, match=r"serve\.dashboard\.what_if_points") as error:
+        load_settings({CONFIG_ENV: json.dumps(broken)})
+    assert "serve.dashboard.colour: unknown key" in str(error.value)
 
 
 def test_the_supervisor_runs_the_dashboard_as_one_of_its_programs() -> None:

@@ -62,7 +62,9 @@ def _scopes(raw: Any, where: str) -> frozenset[str]:
     scopes = frozenset([raw] if isinstance(raw, str) else raw or ())
     unknown = scopes - set(SCOPES)
     if not scopes or unknown:
-        raise KeyConfigError(f"{where}: scopes must be some of {list(SCOPES)}, got {sorted(raw)}")
+        raise KeyConfigError(
+            f"{where}: scopes must be some of {list(SCOPES)}, got {sorted(scopes)}"
+        )
     return scopes
 
 

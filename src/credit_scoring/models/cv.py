@@ -2,13 +2,16 @@
 
 Early stopping inside a fold watches a stratified slice of that fold's *training*
 part, never its validation part: the out-of-fold predictions then come from models
-that never saw those rows in any way, so the CV AUC is honest and the threshold and
-calibration fitted on them are not tuned to an optimistic score.
+that never saw those rows' targets, so the CV AUC is honest and the threshold and
+calibration fitted on them are not tuned to an optimistic score. (The bin
+boundaries are computed once from every training row's feature values, as
+``lgb.cv`` does: values only, never a target.)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,20 +70,23 @@ def holdout_split(
 def train_params(classifier: LGBMClassifier) -> tuple[dict[str, Any], int]:
     """``classifier``'s parameters as ``lgb.train`` takes them, and its number of trees.
 
-    The sklearn names are LightGBM aliases (``subsample``, ``colsample_bytree``,
-    ``min_child_samples``...); only the wrapper's own arguments are renamed or dropped.
+    The sklearn names are LightGBM aliases (``random_state`` of ``seed``, ``n_jobs``
+    of ``num_threads``, ``subsample``, ``colsample_bytree``...), so they pass as they
+    are and LightGBM resolves them as it does for the refit; only the wrapper's own
+    arguments are dropped, and the two it would apply itself (a class weighting, a
+    Python objective) are refused, since the folds would silently train without them.
     Early stopping watches AUC alone: the ranking quality CV reports, not the log loss.
     """
     params = {k: v for k, v in classifier.get_params().items() if v is not None}
     rounds = int(params.pop("n_estimators"))
-    for wrapper_only in ("importance_type", "class_weight"):
-        params.pop(wrapper_only, None)
+    params.pop("importance_type", None)
+    if params.pop("class_weight", None) is not None or callable(params.get("objective")):
+        raise ValueError("class_weight and a callable objective are sklearn-only: not in CV")
     params["objective"] = params.get("objective") or "binary"
     params["metric"] = "auc"
-    if "random_state" in params:
-        params["seed"] = params.pop("random_state")
-    if "n_jobs" in params:
-        params["num_threads"] = params.pop("n_jobs")
+    n_jobs = params.get("n_jobs")
+    if isinstance(n_jobs, int) and n_jobs < 0:  # joblib's convention, as the wrapper reads it
+        params["n_jobs"] = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     if not {"verbose", "verbosity"} & set(params):
         params["verbose"] = -1
     return params, rounds

@@ -144,16 +144,19 @@ def _data_version(lock: Path, raw: str) -> str:
 
     The generate stage outputs ``raw``; ``dvc.lock`` holds the md5 of what it wrote
     (or, for the Kaggle files, of what it checked), so two runs with the same tag
-    learnt from the same bytes. "unknown" outside a DVC pipeline (no lock yet).
+    learnt from the same bytes. "unknown" outside a DVC pipeline (no lock yet). Lock
+    paths are relative to the lock's directory; both sides are resolved, so an
+    absolute or unnormalised ``paths.raw`` names the same directory.
     """
     if not lock.is_file():
         return "unknown"
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
-    target = Path(raw).as_posix().rstrip("/")
+    target = Path(raw).resolve()
     for record in stages.values():
         for out in record.get("outs") or []:
-            if Path(str(out.get("path", ""))).as_posix().rstrip("/") == target:
+            if "path" in out and (lock.parent / str(out["path"])).resolve() == target:
                 return str(out.get("md5", "unknown"))
+    log.warning("%s records no output %s: the runs' data version is 'unknown'", lock, raw)
     return "unknown"
 
 
