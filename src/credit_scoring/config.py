@@ -17,6 +17,7 @@ thresholds, Evidently's settings), the schema uses that class instead of repeati
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -503,17 +504,22 @@ def config_dir() -> Path:
     return here.resolve() if (here / "config.yaml").is_file() else CONF_DIR
 
 
+#: Hydra composes through one process-wide ``GlobalHydra``: two threads composing at
+#: once fail with "GlobalHydra is already initialized", so composition is serialized.
+_COMPOSING = threading.Lock()
+
+
 def compose_config(
     overrides: Sequence[str] = (), conf_dir: Path | None = None
 ) -> tuple[DictConfig, ProjectConfig]:
     """What a stage would see with ``overrides`` on its command line: raw and typed.
 
     For the command line, the servers, the benchmarks and the tests, which compose the
-    configuration outside ``@stage``.
+    configuration outside ``@stage``. Safe to call from several threads at once.
     """
     from hydra import compose, initialize_config_dir
 
     directory = (conf_dir or config_dir()).resolve()
-    with initialize_config_dir(config_dir=str(directory), version_base=None):
+    with _COMPOSING, initialize_config_dir(config_dir=str(directory), version_base=None):
         cfg = compose(config_name="config", overrides=list(overrides))
     return cfg, validate_config(cfg)

@@ -6,6 +6,8 @@ answer 503 naming the server; nothing may answer HTML or a 500.
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +34,38 @@ def serve_config(database_url: str, ports: dict[str, int]) -> dict[str, Any]:
     What differs from the shipped defaults is what an in-process test needs: no
     prediction log, no rate limits, no keys from the environment (a developer's
     shell may hold some), short timeouts, and every answer checked against its model.
+    Composed once per process; each call gets its own copy to change.
     """
+    config = json.loads(_test_serve_group())
+    config["database_url"] = database_url
+    for name, port in ports.items():
+        config["model_servers"][name]["port"] = port
+    return config
+
+
+@functools.cache
+def _test_serve_group() -> str:
     from tests.integration.serving import serve_config as composed
 
-    return composed(
-        [
-            f"serve.database_url={database_url}",
-            *(f"serve.model_servers.{name}.port={port}" for name, port in ports.items()),
-            "serve.api.max_content_length=2048",
-            "serve.api.max_top=50",
-            # Recheck 0: every lookup sees a republish at once, as the tests expect.
-            "serve.api.db_recheck_seconds=0",
-            # Every answer is checked against its declared model: a drift fails here.
-            "serve.api.validate_responses=true",
-            "serve.api.auth.keys_env=null",
-            "serve.api.auth.legacy_query_param=null",
-            "serve.api.rate_limits.read=null",
-            "serve.api.rate_limits.score=null",
-            "serve.client.connect_timeout=0.2",
-            "serve.client.read_timeout=2.0",
-            "serve.client.pool_size=4",
-            "serve.prediction_log.enabled=false",
-        ]
+    return json.dumps(
+        composed(
+            [
+                "serve.api.max_content_length=2048",
+                "serve.api.max_top=50",
+                # Recheck 0: every lookup sees a republish at once, as the tests expect.
+                "serve.api.db_recheck_seconds=0",
+                # Every answer is checked against its declared model: a drift fails here.
+                "serve.api.validate_responses=true",
+                "serve.api.auth.keys_env=null",
+                "serve.api.auth.legacy_query_param=null",
+                "serve.api.rate_limits.read=null",
+                "serve.api.rate_limits.score=null",
+                "serve.client.connect_timeout=0.2",
+                "serve.client.read_timeout=2.0",
+                "serve.client.pool_size=4",
+                "serve.prediction_log.enabled=false",
+            ]
+        )
     )
 
 

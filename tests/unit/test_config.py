@@ -82,3 +82,19 @@ def test_a_typo_in_a_config_file_stops_the_stage_at_start(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stderr
     assert "data.stritc: unknown key" in done.stdout + done.stderr
     assert not (tmp_path / "data").exists()  # nothing was started
+
+
+def test_threads_can_compose_at_once() -> None:
+    """Hydra's global state is one per process: concurrent callers must not collide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from credit_scoring.config import compose_config
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ports = list(
+            pool.map(
+                lambda p: compose_config([f"serve.api.port={p}"])[1].serve.api.port,
+                range(9000, 9012),
+            )
+        )
+    assert ports == list(range(9000, 9012))
