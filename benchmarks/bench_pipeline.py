@@ -65,15 +65,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--clients", type=int, default=None, help="default: conf/data/synthetic")
     size.add_argument("--full", action="store_true", help=f"{FULL_CLIENTS:,} train applicants")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="reproduce in DIR (a new directory) and keep it: its data, models and MLflow "
+        "store can then be reused to rerun single stages",
+    )
     args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists():
+        parser.error(f"--keep {args.keep}: already exists")
     clients = FULL_CLIENTS if args.full else args.clients
 
     venv = Path(sys.prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch:
-        clone = Path(scratch) / "credit-scoring"
+        clone = args.keep.resolve() if args.keep else Path(scratch) / "credit-scoring"
         subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
+        # The venv's editable install points at this working tree: the stages must
+        # import the clone's committed package instead.
+        env["PYTHONPATH"] = str(clone / "src")
         rows: dict[str, float] = {}
         for stage in _stages(clone, env):
             if stage == "generate" and clients:
@@ -91,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             model: json.loads((clone / f"models/{model}/metrics.json").read_text())
             for model in ("full", "light")
         }
-        shutil.rmtree(clone, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(clone, ignore_errors=True)
 
     label = f"{clients:,} applicants" if clients else "the default size"
     reference = rows[REFERENCE]
