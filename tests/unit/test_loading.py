@@ -186,6 +186,9 @@ def test_extra_column_is_a_warning_and_dropped(raw: Path) -> None:
     [
         ("application_train", 5, "AMT_INCOME_TOTAL", "12k"),
         ("bureau", 10, "DAYS_CREDIT", "1.5"),
+        # Whole, but beyond int64: an error located like the others, not a crash.
+        ("bureau", 11, "DAYS_CREDIT", "1e+300"),
+        ("bureau", 12, "DAYS_CREDIT", "nan"),
         ("installments_payments", 100, "AMT_PAYMENT", "n/a"),
     ],
 )

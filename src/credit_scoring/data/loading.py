@@ -419,7 +419,13 @@ def _cast_integers(
         if col.kind != "int":
             continue
         values = table.column(index)
-        whole = pc.equal(values, pc.floor(values))  # false for a fraction, inf or nan
+        try:  # a safe cast refuses fractions, inf and nan: one pass when all is well
+            table = table.set_column(index, col.name, pc.cast(values, pa.int64()))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        # False for a fraction, inf, nan, or a whole number beyond int64.
+        whole = pc.and_(pc.equal(values, pc.floor(values)), pc.less(pc.abs(values), 2.0**63))
         bad = pc.invert(pc.fill_null(whole, True))
         if pc.any(bad).as_py():
             text = pc.cast(values, pa.string())
