@@ -8,6 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 
 def _umask() -> int:
@@ -57,3 +60,16 @@ def atomic_file(target: Path | str) -> Iterator[Path]:
         scratch.unlink(missing_ok=True)
         raise
     os.replace(scratch, target)
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """Writer options for the pipeline's Parquet files (``pq.ParquetWriter(..., **options)``).
+
+    Dictionary encoding only for the text columns: on the numbers (hundreds of
+    float aggregates) it hashes every value of every row group and costs about a
+    third of the writing time, for files only about a quarter smaller.
+    """
+    text = [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    return {"use_dictionary": text or False}

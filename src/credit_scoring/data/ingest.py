@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from credit_scoring.data.loading import ValidationReport, _load_all, _log_warnings
 from credit_scoring.data.schema import TABLES
 from credit_scoring.errors import SchemaError
-from credit_scoring.io import atomic_dir
+from credit_scoring.io import atomic_dir, parquet_options
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,12 @@ def ingest(raw_dir: Path | str, out_dir: Path | str, *, strict: bool = False) ->
     with atomic_dir(out_dir) as scratch:
 
         def write(name: str, table: pa.Table) -> pa.Table:
-            pq.write_table(table, scratch / parquet_name(name), row_group_size=ROW_GROUP_ROWS)
+            pq.write_table(
+                table,
+                scratch / parquet_name(name),
+                row_group_size=ROW_GROUP_ROWS,
+                **parquet_options(table.schema),
+            )
             return table.select(_key_columns(name))
 
         loaded, report = _load_all(Path(raw_dir), strict=strict, tables=None, keep=write)
