@@ -116,7 +116,8 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
     from credit_scoring.features.engine import engine_from_config
     from tests.oracle import oracle_features
 
-    # The SQL engine as the DVC stage opens it (conf/features: threads, memory limit).
+    # The SQL engine and the build as the DVC stage runs them (conf/features: threads,
+    # memory limit, chunk and partition sizes).
     features = compose_config(conf_dir=REPO_ROOT / "conf")[1].features
     start = time.perf_counter()
     steps: dict[str, float] = {}
@@ -124,7 +125,13 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
         ingest(raw, out / "ingested")
     elif implementation == "build_features":
         with engine_from_config(features) as opened:
-            steps = build_features(out / "ingested", out / "features", engine=opened).seconds
+            steps = build_features(
+                out / "ingested",
+                out / "features",
+                engine=opened,
+                chunk_rows=features.build.chunk_rows,
+                partition_rows=features.build.partition_rows,
+            ).seconds
     elif implementation == "oracle":
         oracle_features(raw)
     elif implementation == "parse":

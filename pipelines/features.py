@@ -32,6 +32,7 @@ def main(cfg: DictConfig, conf: ProjectConfig) -> None:
             spec=load_spec(features.history),
             engine=engine,
             chunk_rows=features.build.chunk_rows,
+            partition_rows=features.build.partition_rows,
         )
 
 

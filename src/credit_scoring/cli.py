@@ -95,6 +95,7 @@ def _features(args: argparse.Namespace) -> int:
             engine=engine,
             strict=args.strict,
             chunk_rows=cfg.build.chunk_rows,
+            partition_rows=cfg.build.partition_rows,
         )
     finally:
         engine.close()

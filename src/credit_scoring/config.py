@@ -92,6 +92,7 @@ class SparkConfig(Group):
 
 class BuildConfig(Group):
     chunk_rows: int = Field(ge=1)
+    partition_rows: int | None = Field(default=None, ge=1)
 
 
 class FeaturesConfig(Group):

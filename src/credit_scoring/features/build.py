@@ -22,12 +22,14 @@ since the clients database must know all of them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,8 @@ from credit_scoring.features.application import (
     describe_unseen,
 )
 from credit_scoring.features.engine import SqlEngine
-from credit_scoring.features.history import HistorySpec, aggregate_history
-from credit_scoring.io import atomic_dir
+from credit_scoring.features.history import HistorySpec, aggregate_history, load_spec
+from credit_scoring.io import atomic_dir, parquet_options
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,7 @@ def build_features(
     engine: str | SqlEngine = "duckdb",
     strict: bool = False,
     chunk_rows: int = 50_000,
+    partition_rows: int | None = None,
 ) -> FeatureSummary:
     """Build the feature tables of ``source_dir`` into ``out_dir`` (replaced only on success).
 
@@ -107,14 +110,24 @@ def build_features(
     history aggregation spec (default: the product's, the 550 history features of
     the full model), ``engine`` an SQL engine name or an open engine the caller owns,
     ``strict`` turns validation warnings into errors, ``chunk_rows`` bounds the rows
-    assembled and encoded at once (memory). A missing optional side table only
-    empties its features (NaN, with a warning); a missing or invalid application file
-    raises :class:`~credit_scoring.errors.SchemaError` naming the file.
+    assembled and encoded at once (memory). ``partition_rows`` bounds the applicants
+    whose history is aggregated and held at once (``None``: all of them): the
+    applicants are taken in parts of about that many, each part's history aggregated
+    (only its clients' rows are read) and written before the next, so the engine's
+    working memory and the history block scale with the part, not the population.
+    The output is the same, to the byte, for any ``partition_rows`` (the parts are
+    cut on chunk bounds); ``chunk_rows`` only changes the Parquet row groups. A
+    missing optional side table only empties its features (NaN, with a warning); a
+    missing or invalid application file raises
+    :class:`~credit_scoring.errors.SchemaError` naming the file.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    if partition_rows is not None and partition_rows < 1:
+        raise ValueError(f"partition_rows must be positive, got {partition_rows}")
+    settings = _Settings(spec or load_spec(), engine, strict, chunk_rows, partition_rows)
     if is_ingested(source_dir):
-        return _build(Path(source_dir), Path(out_dir), spec, engine, strict, chunk_rows, {})
+        return _build(Path(source_dir), Path(out_dir), settings, {})
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -122,23 +135,41 @@ def build_features(
         ingested = Path(tmp) / "ingested"
         ingest(source_dir, ingested, strict=strict)
         seconds = {"ingest": round(time.perf_counter() - start, 3)}
-        return _build(ingested, out_dir, spec, engine, strict, chunk_rows, seconds)
+        return _build(ingested, out_dir, settings, seconds)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """``build_features``' options, the spec resolved."""
+
+    spec: HistorySpec
+    engine: str | SqlEngine
+    strict: bool
+    chunk_rows: int
+    partition_rows: int | None
+
+
+def _parts(rows: int, parts: int, chunk_rows: int) -> list[tuple[int, int]]:
+    """``parts`` consecutive (offset, length) slices of ``rows`` rows, as even as can be.
+
+    The bounds fall on multiples of ``chunk_rows``, so that the chunks, and with them
+    the files' row groups, are the same however many parts there are (some parts may
+    then be empty).
+    """
+    chunks = -(-rows // chunk_rows)
+    bounds = (np.linspace(0, chunks, parts + 1).round() * chunk_rows).astype(int)
+    bounds = np.minimum(bounds, rows)
+    return [(int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
 
 
 def _build(
-    source: Path,
-    out_dir: Path,
-    spec: HistorySpec | None,
-    engine: str | SqlEngine,
-    strict: bool,
-    chunk_rows: int,
-    seconds: dict[str, float],
+    source: Path, out_dir: Path, settings: _Settings, seconds: dict[str, float]
 ) -> FeatureSummary:
     """``build_features`` on an ingested directory."""
     summary = FeatureSummary(seconds=seconds)
     clock = _Clock(summary.seconds)
     manifest = IngestManifest.read(source)
-    if strict and manifest.warnings and not manifest.strict:
+    if settings.strict and manifest.warnings and not manifest.strict:
         # Ingested leniently, built strictly: the warnings now stop the build.
         raise SchemaError(
             f"{len(manifest.warnings)} validation warnings (strict): " + manifest.warnings[0],
@@ -148,12 +179,7 @@ def _build(
     paths = table_paths(source)
     if paths["application_train"] is None:  # the ingest never writes such a directory
         raise SchemaError("required table is missing", file=str(source))
-
-    history = aggregate_history(paths, spec, engine)
-    clients = history.index.to_numpy()
-    block = history.to_numpy().T  # feature-major, the frame's own block (no copy)
-    history_names = list(history.columns)
-    del history
+    history_names = list(settings.spec.feature_names())
     derived = application_features()
     absent = [f for f in features_795() if f not in derived and f not in history_names]
     if absent:
@@ -163,45 +189,61 @@ def _build(
         )
         log.warning("%s", message)
         summary.warnings.append(message)
-    clock.lap("history")
 
-    history_block = _HistoryBlock(clients, block, history_names)
-    with atomic_dir(out_dir) as scratch, ThreadPoolExecutor(max_workers=1) as test_io:
-        tables = {
-            name: (
-                _empty_application(name)  # no rows, the same columns: readers find them
-                if paths[name] is None
-                else pq.read_table(paths[name], columns=list(TABLES[name].column_names))
+    tables = {
+        name: (
+            _empty_application(name)  # no rows, the same columns: readers find them
+            if paths[name] is None
+            else pq.read_table(paths[name], columns=list(TABLES[name].column_names))
+        )
+        for name in ("application_train", "application_test")
+    }
+    train, test = tables["application_train"], tables["application_test"]
+    summary.rows = {TRAIN_FILE: train.num_rows, TEST_FILE: test.num_rows}
+    summary.clients_with_history = dict.fromkeys((TRAIN_FILE, TEST_FILE), 0)
+    applicants = train.num_rows + test.num_rows
+    n_parts = max(1, -(-applicants // (settings.partition_rows or max(applicants, 1))))
+    chunk_rows = settings.chunk_rows
+    parts = zip(
+        _parts(train.num_rows, n_parts, chunk_rows),
+        _parts(test.num_rows, n_parts, chunk_rows),
+        strict=True,
+    )
+    with atomic_dir(out_dir) as scratch:
+        with _Writers(scratch, train.schema, test.schema, history_names) as writers:
+            for index, (train_slice, test_slice) in enumerate(parts, 1):
+                train_part, test_part = train.slice(*train_slice), test.slice(*test_slice)
+                ids = np.concatenate(
+                    [t.column("SK_ID_CURR").to_numpy() for t in (train_part, test_part)]
+                )
+                if not len(ids) and n_parts > 1:
+                    continue
+                history = aggregate_history(
+                    paths,
+                    settings.spec,
+                    settings.engine,
+                    clients=None if n_parts == 1 else ids,
+                )
+                block = _HistoryBlock(history.index.to_numpy(), history.to_numpy().T, history_names)
+                del history
+                clock.lap("history")
+                if n_parts > 1:
+                    log.info("features: part %d of %d (%d applicants)", index, n_parts, len(ids))
+                summary.clients_with_history[TRAIN_FILE] += block.count(train_part)
+                summary.clients_with_history[TEST_FILE] += block.count(test_part)
+                writers.write(train_part, test_part, block, chunk_rows)
+                del block
+                clock.lap("write")
+        summary.rows[MATRIX_FILE] = writers.matrix.rows
+        summary.dropped_unknown_gender = train.num_rows - writers.matrix.rows
+        unseen = writers.matrix.unseen
+        summary.unseen_categories = {column: sum(c.values()) for column, c in unseen.items()}
+        if unseen:
+            message = (
+                f"categories outside the schema, encoded as unknown: {describe_unseen(unseen)}"
             )
-            for name in ("application_train", "application_test")
-        }
-        for file, name in ((TRAIN_FILE, "application_train"), (TEST_FILE, "application_test")):
-            summary.rows[file] = tables[name].num_rows
-            summary.clients_with_history[file] = history_block.count(tables[name])
-        # The test table is written on its own thread while the train table and the
-        # matrix are: Parquet encoding releases the GIL, and each file has one writer.
-        test_written = test_io.submit(
-            _write_table,
-            tables.pop("application_test"),
-            history_block,
-            scratch / TEST_FILE,
-            chunk_rows,
-        )
-        rows = tables.pop("application_train")
-        matrix = _write_train(
-            rows, history_block, scratch / TRAIN_FILE, scratch / MATRIX_FILE, chunk_rows
-        )
-        summary.rows[MATRIX_FILE] = matrix.rows
-        summary.dropped_unknown_gender = rows.num_rows - matrix.rows
-        summary.unseen_categories = {column: sum(c.values()) for column, c in matrix.unseen.items()}
-        if matrix.unseen:
-            unseen = describe_unseen(matrix.unseen)
-            message = f"categories outside the schema, encoded as unknown: {unseen}"
             log.warning("%s", message)
             summary.warnings.append(message)
-        del rows
-        test_written.result()
-        clock.lap("write")
         summary.seconds["total"] = round(sum(summary.seconds.values()), 3)
         (scratch / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
 
@@ -218,15 +260,16 @@ def _build(
 
 
 class _Clock:
-    """Records the seconds since the previous lap under each step's name."""
+    """Records the seconds between laps under each step's name, summed over repeats."""
 
     def __init__(self, laps: dict[str, float]) -> None:
         self.laps = laps
         self.last = time.perf_counter()
 
     def lap(self, step: str) -> None:
+        """Add the seconds since the previous lap to ``step`` (steps repeat per part)."""
         now = time.perf_counter()
-        self.laps[step] = round(now - self.last, 3)
+        self.laps[step] = round(self.laps.get(step, 0.0) + now - self.last, 3)
         self.last = now
 
 
@@ -268,10 +311,6 @@ class _HistoryBlock:
         return values
 
 
-def _schema(rows: pa.Table, names: list[str]) -> pa.Schema:
-    return pa.schema([*rows.schema, *((name, pa.float64()) for name in names)])
-
-
 def _with_history(rows: pa.Table, values: np.ndarray, names: list[str]) -> pa.Table:
     """The application rows, then their history aggregates (one row of ``values`` each)."""
     return pa.Table.from_arrays(
@@ -280,79 +319,111 @@ def _with_history(rows: pa.Table, values: np.ndarray, names: list[str]) -> pa.Ta
     )
 
 
-def _write_table(rows: pa.Table, history: _HistoryBlock, path: Path, chunk_rows: int) -> None:
-    """Write the application ``rows`` with their history into ``path``, chunk by chunk."""
-    with pq.ParquetWriter(path, _schema(rows, history.names)) as writer:
-        for start in range(0, max(rows.num_rows, 1), chunk_rows):
-            chunk = rows.slice(start, chunk_rows)
-            values = history.take(chunk.column("SK_ID_CURR").to_numpy())
-            writer.write_table(_with_history(chunk, values, history.names))
-
-
 @dataclass
 class _Matrix:
     rows: int = 0
     unseen: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def _write_train(
-    rows: pa.Table, history: _HistoryBlock, table_path: Path, matrix_path: Path, chunk_rows: int
-) -> _Matrix:
-    """Write the train table and the 795-column matrix together, chunk by chunk.
+class _Writers:
+    """The three output files, written part after part, chunk by chunk.
 
-    The matrix's application features are encoded from the raw fields alone by the
-    encoder the served model holds (restricted to them); its history features are
-    the same aggregates the train table holds, copied, not re-encoded: the encoder
-    would only pass them through.
+    The train table and the matrix are written from the same chunks; the test table
+    on a thread of its own (Parquet encoding releases the GIL, and each file has one
+    writer), as is each train chunk while this thread encodes the same chunk into the
+    matrix. One chunk of each is in flight at a time: memory stays bounded.
     """
-    derived = application_features()
-    encoded_names = [f for f in features_795() if f in derived]
-    encoder = ApplicationEncoder(encoded_names).fit()
-    encoded_at = {name: j for j, name in enumerate(encoded_names)}
-    history_at = {name: i for i, name in enumerate(history.names)}
-    schema = pa.schema(
-        [("SK_ID_CURR", pa.int64()), ("TARGET", pa.int64())]
-        + [(name, pa.float64()) for name in features_795()]
-    )
-    nan = None
-    matrix = _Matrix()
-    with (
-        pq.ParquetWriter(table_path, _schema(rows, history.names)) as table_writer,
-        pq.ParquetWriter(matrix_path, schema) as matrix_writer,
-        ThreadPoolExecutor(max_workers=1) as table_io,
-    ):
-        # The train table's chunks are written on a thread of their own while this one
-        # encodes the same chunk into the matrix (one chunk in flight: bounded memory).
-        written: Future[None] | None = None
-        starts = range(0, max(rows.num_rows, 1), chunk_rows)
-        for start in tqdm(starts, desc="encoding", unit="chunk", disable=None):
+
+    def __init__(
+        self, directory: Path, train: pa.Schema, test: pa.Schema, history_names: list[str]
+    ) -> None:
+        self.names = history_names
+        history = [(name, pa.float64()) for name in history_names]
+        derived = application_features()
+        self.encoded_names = [f for f in features_795() if f in derived]
+        self.encoder = ApplicationEncoder(self.encoded_names).fit()
+        self.matrix_schema = pa.schema(
+            [("SK_ID_CURR", pa.int64()), ("TARGET", pa.int64())]
+            + [(name, pa.float64()) for name in features_795()]
+        )
+        self.matrix = _Matrix()
+        self._stack = ExitStack()
+        self.train = self._writer(directory / TRAIN_FILE, pa.schema([*train, *history]))
+        self.test = self._writer(directory / TEST_FILE, pa.schema([*test, *history]))
+        self.matrix_writer = self._writer(directory / MATRIX_FILE, self.matrix_schema)
+        self._io = self._stack.enter_context(ThreadPoolExecutor(max_workers=2))
+
+    def _writer(self, path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+        writer = pq.ParquetWriter(path, schema, **parquet_options(schema))
+        return self._stack.enter_context(writer)
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def write(
+        self, train: pa.Table, test: pa.Table, history: _HistoryBlock, chunk_rows: int
+    ) -> None:
+        """Append one part's applicants (and their history) to every file."""
+        test_written = self._io.submit(self._write_test, test, history, chunk_rows)
+        try:
+            self._write_train(train, history, chunk_rows)
+        finally:
+            test_written.result()
+
+    def _write_test(self, rows: pa.Table, history: _HistoryBlock, chunk_rows: int) -> None:
+        for start in range(0, rows.num_rows, chunk_rows):
             chunk = rows.slice(start, chunk_rows)
             values = history.take(chunk.column("SK_ID_CURR").to_numpy())
+            self.test.write_table(_with_history(chunk, values, self.names))
+
+    def _write_train(self, rows: pa.Table, history: _HistoryBlock, chunk_rows: int) -> None:
+        """The train rows and their matrix rows, chunk by chunk.
+
+        The matrix's application features are encoded from the raw fields alone by the
+        encoder the served model holds (restricted to them); its history features are
+        the same aggregates the train table holds, copied, not re-encoded: the encoder
+        would only pass them through.
+        """
+        encoded_at = {name: j for j, name in enumerate(self.encoded_names)}
+        history_at = {name: i for i, name in enumerate(self.names)}
+        nan = None
+        written: Future[None] | None = None
+        try:
+            starts = range(0, rows.num_rows, chunk_rows)
+            for start in tqdm(starts, desc="encoding", unit="chunk", disable=None):
+                chunk = rows.slice(start, chunk_rows)
+                values = history.take(chunk.column("SK_ID_CURR").to_numpy())
+                if written is not None:
+                    written.result()
+                written = self._io.submit(
+                    self.train.write_table, _with_history(chunk, values, self.names)
+                )
+                known = pc.fill_null(
+                    pc.not_equal(chunk.column("CODE_GENDER"), _UNKNOWN_GENDER), True
+                )
+                keep = known.to_numpy(zero_copy_only=False)
+                kept = chunk.filter(known)
+                encoded = self.encoder.encode(kept.to_pandas())
+                for column, counts in encoded.unseen.items():
+                    self.matrix.unseen.setdefault(column, Counter()).update(counts)
+                kept_history = values[:, keep]
+                if nan is None or len(nan) != kept.num_rows:
+                    nan = pa.nulls(kept.num_rows, pa.float64()).fill_null(np.nan)
+                arrays = [kept.column("SK_ID_CURR"), kept.column("TARGET")]
+                for name in features_795():
+                    if name in encoded_at:
+                        arrays.append(pa.array(encoded.values[:, encoded_at[name]]))
+                    elif name in history_at:
+                        arrays.append(pa.array(kept_history[history_at[name]]))
+                    else:  # a model feature the history spec does not produce
+                        arrays.append(nan)
+                self.matrix_writer.write_table(
+                    pa.Table.from_arrays(arrays, schema=self.matrix_schema)
+                )
+                self.matrix.rows += kept.num_rows
+        finally:
             if written is not None:
                 written.result()
-            written = table_io.submit(
-                table_writer.write_table, _with_history(chunk, values, history.names)
-            )
-
-            known = pc.fill_null(pc.not_equal(chunk.column("CODE_GENDER"), _UNKNOWN_GENDER), True)
-            keep = known.to_numpy(zero_copy_only=False)
-            kept = chunk.filter(known)
-            encoded = encoder.encode(kept.to_pandas())
-            for column, counts in encoded.unseen.items():
-                matrix.unseen.setdefault(column, Counter()).update(counts)
-            kept_history = values[:, keep]
-            if nan is None or len(nan) != kept.num_rows:
-                nan = pa.nulls(kept.num_rows, pa.float64()).fill_null(np.nan)
-            arrays = [kept.column("SK_ID_CURR"), kept.column("TARGET")]
-            for name in features_795():
-                if name in encoded_at:
-                    arrays.append(pa.array(encoded.values[:, encoded_at[name]]))
-                elif name in history_at:
-                    arrays.append(pa.array(kept_history[history_at[name]]))
-                else:  # a model feature the history spec does not produce
-                    arrays.append(nan)
-            matrix_writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            matrix.rows += kept.num_rows
-        if written is not None:
-            written.result()
-    return matrix

@@ -81,7 +81,14 @@ class DuckDBEngine:
         temp_directory: str | None = None,
     ) -> None:
         self.workers = max(1, threads if threads is not None else (_cpu_count()))
-        config: dict[str, Any] = {"preserve_insertion_order": False, "threads": 1}
+        # A join's build side stays the one the query names (the right): flipping it by
+        # size would feed the rows after it in another order, so the same client's
+        # sums would change in the last bits with the size of what else is read.
+        config: dict[str, Any] = {
+            "preserve_insertion_order": False,
+            "threads": 1,
+            "disabled_optimizers": "build_side_probe_side",
+        }
         if memory_limit is not None:
             config["memory_limit"] = _share(memory_limit, self.workers)
         if temp_directory is not None:

@@ -86,6 +86,9 @@ AGGREGATES: dict[str, str] = {
     "NUNIQUE": "COUNT(DISTINCT {})",
 }
 
+#: The name under which ``aggregate_history`` registers the keys it is restricted to.
+CLIENTS_TABLE = "history_clients"
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAN = "nan"
 
@@ -592,14 +595,22 @@ class _TableQuery:
         return frozenset().union(*(f.reads for f in self.features))
 
 
-def _table_query(spec: HistorySpec, table: str, families: list[Family]) -> _TableQuery:
+def _table_query(
+    spec: HistorySpec, table: str, families: list[Family], clients: str | None = None
+) -> _TableQuery:
     """One query computing every family of ``table``: shared row preparation, one
-    GROUP BY per family, families LEFT JOINed onto the table's clients."""
+    GROUP BY per family, families LEFT JOINed onto the table's clients.
+
+    ``clients`` names a table of keys the query is restricted to: only those clients'
+    rows are read (a joined pre-aggregation's too, through ``table``), so each of
+    them gets exactly the values of the unrestricted query.
+    """
     key = spec.key
     schema = TABLES[table]
     rows = spec.rows(table)
     sentinels = SENTINEL_COLUMNS.get(table, ()) if rows.null_sentinels else ()
     ctes: list[str] = []
+    restrict = _restriction(table, key, clients)
 
     select = [
         f"NULLIF({table}.{c}, {DAYS_SENTINEL}) AS {c}" if c in sentinels else f"{table}.{c}"
@@ -610,8 +621,12 @@ def _table_query(spec: HistorySpec, table: str, families: list[Family]) -> _Tabl
         name = f"{pre.name}_per_key"
         outputs = _pre_aggregation_outputs(spec, pre)
         body = ",\n    ".join([pre.key, *(f"{sql} AS {out}" for out, sql, _ in outputs)])
+        pre_restrict = (
+            f"\n  WHERE {pre.key} IN (SELECT {pre.key} FROM {table}{restrict})" if clients else ""
+        )
         ctes.append(
-            f"{name} AS (\n  SELECT\n    {body}\n  FROM {pre.table}\n  GROUP BY {pre.key}\n)"
+            f"{name} AS (\n  SELECT\n    {body}\n  FROM {pre.table}{pre_restrict}\n"
+            f"  GROUP BY {pre.key}\n)"
         )
         select.extend(f"{name}.{out}" for out, _, _ in outputs)
         joins.append(f"LEFT JOIN {name} ON {table}.{pre.key} = {name}.{pre.key}")
@@ -619,6 +634,7 @@ def _table_query(spec: HistorySpec, table: str, families: list[Family]) -> _Tabl
     ctes.append(
         f"{table}_base AS (\n  SELECT\n    {body}\n  FROM {table}"
         + "".join(f"\n  {j}" for j in joins)
+        + (f"\n {restrict}" if restrict else "")
         + "\n)"
     )
     source = f"{table}_base"
@@ -645,7 +661,7 @@ def _table_query(spec: HistorySpec, table: str, families: list[Family]) -> _Tabl
     driver = next((f"{f.name}_family" for f in families if f.where is None), None)
     if driver is None:
         driver = f"{table}_clients"
-        ctes.append(f"{driver} AS (\n  SELECT DISTINCT {key} FROM {table}\n)")
+        ctes.append(f"{driver} AS (\n  SELECT DISTINCT {key} FROM {table}{restrict}\n)")
     columns = [f"{driver}.{key}"]
     joins = []
     for family in families:
@@ -664,12 +680,22 @@ def _table_query(spec: HistorySpec, table: str, families: list[Family]) -> _Tabl
     return _TableQuery(table, sql, tuple(f for fs in features_of.values() for f in fs))
 
 
-def _table_queries(spec: HistorySpec) -> dict[str, _TableQuery]:
-    """The queries by side table, in the order of each table's first family."""
+def _restriction(table: str, key: str, clients: str | None) -> str:
+    """The WHERE clause keeping the rows of ``table`` whose ``key`` is in ``clients``."""
+    return f" WHERE {table}.{key} IN (SELECT {key} FROM {clients})" if clients else ""
+
+
+def _table_queries(spec: HistorySpec, clients: str | None = None) -> dict[str, _TableQuery]:
+    """The queries by side table, in the order of each table's first family.
+
+    ``clients``: the name of a table of keys every query is restricted to, or ``None``.
+    """
     by_table: dict[str, list[Family]] = {}
     for family in spec.families:
         by_table.setdefault(family.table, []).append(family)
-    return {table: _table_query(spec, table, families) for table, families in by_table.items()}
+    return {
+        table: _table_query(spec, table, families, clients) for table, families in by_table.items()
+    }
 
 
 def compile_sql(spec: HistorySpec) -> dict[str, str]:
@@ -735,13 +761,19 @@ def _check_table(table: str, data: pa.Table | Path) -> None:
             )
 
 
-def _clients(engine: SqlEngine, key: str, queries: Mapping[str, _TableQuery]) -> np.ndarray:
-    """The sorted keys of every client having rows in a table the queries aggregate."""
+def _clients(
+    engine: SqlEngine, key: str, queries: Mapping[str, _TableQuery], clients: str | None
+) -> np.ndarray:
+    """The sorted keys of every client having rows in a table the queries aggregate
+    (among the keys of the ``clients`` table, if one is named)."""
     if not queries:
         return np.array([], dtype=np.int64)
     # DISTINCT in every branch: a single table has no UNION to drop its repeated keys
     # (a client's many bureau credits), and the keys index the result frame.
-    union = "\nUNION\n".join(f"SELECT DISTINCT {key} FROM {table}" for table in queries)
+    union = "\nUNION\n".join(
+        f"SELECT DISTINCT {key} FROM {table}{_restriction(table, key, clients)}"
+        for table in queries
+    )
     return np.sort(engine.query(union).column(key).to_numpy())
 
 
@@ -749,6 +781,7 @@ def aggregate_history(
     tables: Mapping[str, pa.Table | Path | None],
     spec: HistorySpec | None = None,
     engine: str | SqlEngine = "duckdb",
+    clients: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The history features of every client having rows in any side table.
 
@@ -761,7 +794,11 @@ def aggregate_history(
     result does not depend on which finishes first.
     ``spec`` defaults to the product's spec (the 550 history features of the full
     model); ``engine`` is an engine name (opened and closed here, with its default
-    settings) or an open ``SqlEngine`` the caller owns and closes.
+    settings) or an open ``SqlEngine`` the caller owns and closes. ``clients``, if
+    given, restricts the work to those keys: only their rows are read and aggregated,
+    and each gets the same values, to the bit, as without the restriction (the same
+    rows in the same order). Aggregating a large population part by part bounds the
+    engine's working memory and the result's size by the part's.
 
     Returns a float64 frame indexed by SK_ID_CURR (sorted), with the spec's
     features as columns in spec order. Raises ``SchemaError`` for a table lacking
@@ -769,7 +806,8 @@ def aggregate_history(
     """
     spec = spec if spec is not None else load_spec()
     names = spec.feature_names()
-    queries = _table_queries(spec)
+    restrict = None if clients is None else CLIENTS_TABLE
+    queries = _table_queries(spec, restrict)
     missing = {t for q in queries.values() for t in q.reads if tables.get(t) is None}
     for table in sorted(missing):
         log.warning("history: table %s is missing, its features will be NaN", table)
@@ -784,7 +822,11 @@ def aggregate_history(
             # An absent joined table still lets its parent's other features through.
             sql_engine.register(table, _empty_table(table) if table in missing else tables[table])
             registered.append(table)
-        clients = _clients(sql_engine, spec.key, runnable)
+        if clients is not None:
+            keys = pa.table({spec.key: pa.array(np.asarray(clients), pa.int64())})
+            sql_engine.register(CLIENTS_TABLE, keys)
+            registered.append(CLIENTS_TABLE)
+        clients = _clients(sql_engine, spec.key, runnable, restrict)
         # Feature-major: each feature is one contiguous row of the block, which becomes
         # the frame's single float64 block without a copy. Each table's result is
         # written in and dropped at once, so only one is ever held beside the block.
