@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,17 @@ def ingest(raw_dir: Path | str, out_dir: Path | str, *, strict: bool = False) ->
     Raises :class:`SchemaError` located at the first error (its message lists all).
     """
     start = time.perf_counter()
-    with atomic_dir(out_dir) as scratch:
+    # Each checked table is written on a thread of its own while the next one is
+    # parsed (Parquet encoding releases the GIL); one write in flight at a time.
+    with atomic_dir(out_dir) as scratch, ThreadPoolExecutor(max_workers=1) as writer:
+        written: Future[None] | None = None
 
         def write(name: str, table: pa.Table) -> pa.Table:
-            pq.write_table(
+            nonlocal written
+            if written is not None:
+                written.result()
+            written = writer.submit(
+                pq.write_table,
                 table,
                 scratch / parquet_name(name),
                 row_group_size=ROW_GROUP_ROWS,
@@ -125,6 +133,8 @@ def ingest(raw_dir: Path | str, out_dir: Path | str, *, strict: bool = False) ->
             return table.select(_key_columns(name))
 
         loaded, report = _load_all(Path(raw_dir), strict=strict, tables=None, keep=write)
+        if written is not None:
+            written.result()
         _log_warnings(report)
         report.raise_for_errors()
         manifest = _manifest(loaded, report)

@@ -409,7 +409,7 @@ class _Writers:
                 encoded = self.encoder.encode(kept.to_pandas())
                 for column, counts in encoded.unseen.items():
                     self.matrix.unseen.setdefault(column, Counter()).update(counts)
-                kept_history = values[:, keep]
+                kept_history = values if keep.all() else values[:, keep]  # XNA rows are rare
                 if nan is None or len(nan) != kept.num_rows:
                     nan = pa.nulls(kept.num_rows, pa.float64()).fill_null(np.nan)
                 arrays = [kept.column("SK_ID_CURR"), kept.column("TARGET")]
