@@ -21,6 +21,7 @@ from credit_scoring.api.db import ClientsDatabase, DatabaseUnavailable, Populati
 from credit_scoring.config import compose_config
 from credit_scoring.contracts.model_io import (
     HISTORY_FEATURES,
+    HISTORY_KIND,
     input_fields,
     model_signature,
     pack_history,
@@ -247,6 +248,47 @@ def test_an_unknown_history_packing_is_refused_not_misread(published, tmp_path: 
     with pytest.raises(DatabaseUnavailable, match="float16-lzma"):
         db.model_input("full", client_id)
     assert db.model_input("light", client_id)["AMT_CREDIT"] == clients["AMT_CREDIT"].iloc[0]
+
+
+def test_bulk_rows_are_stored_exactly_as_through_sqlalchemy_dicts(tmp_path: Path) -> None:
+    """The driver-level insert of the bulk tables: same values, storage types and NULLs."""
+    from sqlalchemy import MetaData, create_engine, insert
+
+    from credit_scoring.api.tables import define_tables
+    from credit_scoring.publish import _insert_frame
+
+    frame = pd.DataFrame(
+        {
+            "SK_ID_CURR": np.array([7, 3, 5], dtype=np.int64),
+            "c0": [1.5, np.nan, -0.0],
+            "c1": pd.array([4, None, 2**40], dtype="Int64"),
+            "c2": pd.Series(["a", None, "é"], dtype="str"),
+            "c3": pd.Series([np.int64(9), None, "x"], dtype=object),
+            "c4": [b"\x00\x01", None, b""],
+            "c5": np.array([-3, 0, 3], dtype=np.int64),
+        }
+    )
+    kinds = {"full": ["float", "int", "str", "str", HISTORY_KIND, "int"]}
+    stored = []
+    for how in ("dicts", "driver"):
+        engine = create_engine(f"sqlite:///{tmp_path / how}.db")
+        metadata = MetaData()
+        table = define_tables(metadata, client_fields=(), input_kinds=kinds)["inputs_full"]
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            if how == "dicts":
+                rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+                conn.execute(insert(table), rows)
+            else:
+                _insert_frame(conn, table, frame)
+        columns = ", ".join(f"typeof({c}), {c}" for c in frame.columns)
+        with engine.connect() as conn:
+            query = f"SELECT {columns} FROM inputs_full ORDER BY SK_ID_CURR"
+            stored.append(conn.exec_driver_sql(query).fetchall())
+    assert stored[1] == stored[0]
+    missing = ("null", None) * 5
+    assert stored[1][0] == ("integer", 3, *missing, "integer", 0)
+    assert stored[1][2][4:10] == ("integer", 4, "text", "a", "text", "9")  # numpy unboxed
 
 
 def test_clients_are_read_from_the_feature_files_train_then_test(tmp_path: Path) -> None:
