@@ -420,6 +420,14 @@ def load_test_rows(data: Path | str, test_ids: Path | str) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
+def _contents(path: Path | str) -> bytes | None:
+    """The bytes of ``path``, or ``None`` if unreadable (``load_test_rows`` then says why)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
 def check_monotonicity(
     model: PyFuncModel, rows: pd.DataFrame, checks: Sequence[MonotoneCheck]
 ) -> list[MonotonicityReport]:
@@ -619,10 +627,20 @@ def register_models(
     # mlflow.register_model and pyfunc.load_model use the global tracking URI.
     mlflow.set_tracking_uri(tracking_uri)
     records = {}
+    # The models are trained on one split, so their held-out ids are usually the same
+    # file: its rows (the whole 670-column feature file decoded to find them, ~half
+    # of the stage at the real scale) are read once and shared.
+    read: dict[bytes, pd.DataFrame] = {}
     for name in cfg.models:
         candidate = Candidate.from_run_json(Path(models_dir) / name / "run.json")
-        rows = load_test_rows(cfg.data, candidate.test_ids)
-        records[name] = gate_candidate(client, candidate, rows, policy, groups)
+        ids = _contents(candidate.test_ids)
+        rows = read.get(ids) if ids is not None else None
+        if rows is None:
+            rows = load_test_rows(cfg.data, candidate.test_ids)
+            if ids is not None:
+                read[ids] = rows
+        # A shallow copy: copy-on-write keeps the shared rows as read whatever a gate does.
+        records[name] = gate_candidate(client, candidate, rows.copy(deep=False), policy, groups)
         write_model_card(client, Path(models_dir) / name, records[name], scorecard)
     report = {"registered_at": datetime.now(UTC).isoformat(timespec="seconds"), "models": records}
     with atomic_file(cfg.output) as tmp:
