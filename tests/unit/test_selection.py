@@ -161,3 +161,23 @@ def test_loading_names_the_missing_column(tmp_path: Path) -> None:
     X_read, y_read = load_feature_matrix(path)
     assert list(X_read.columns) == list(features_795())
     assert y_read.tolist() == y.tolist()
+
+
+def test_loading_reads_every_row_group_into_float32_with_missing_values(tmp_path: Path) -> None:
+    X, y = _matrix(n_rows=50)
+    X = X.astype("float64")
+    X.iloc[3, 5] = np.nan
+    frame = pd.concat([pd.Series(range(50), name="SK_ID_CURR"), y.astype("int64"), X], axis=1)
+    path = tmp_path / "features_795.parquet"
+    frame.to_parquet(path, row_group_size=16)  # 4 row groups, the last one short
+
+    X_read, y_read = load_feature_matrix(path)
+    assert X_read.shape == (50, 795) and set(X_read.dtypes) == {np.dtype("float32")}
+    np.testing.assert_array_equal(X_read.to_numpy(), X.to_numpy(dtype="float32"))
+    assert np.isnan(X_read.iloc[3, 5])
+    assert y_read.tolist() == y.tolist()
+
+    frame.loc[37, "TARGET"] = None
+    frame.to_parquet(path, row_group_size=16)
+    with pytest.raises(SchemaError, match="TARGET is missing on row 37"):
+        load_feature_matrix(path)
