@@ -119,6 +119,8 @@ class SelectionConfig(Group):
     strategy: SelectionStrategy = "fixed"
     k: int = Field(default=10, ge=1)
     folds: int = Field(default=5, ge=2)
+    #: Rank on a seeded stratified sample of at most this many rows; null: every row.
+    max_rows: int | None = Field(default=None, ge=2)
     permutation: PermutationConfig = Field(default_factory=PermutationConfig)
     plot_top: int = Field(default=30, ge=1)
     seed: int = 42

@@ -21,7 +21,9 @@ from credit_scoring.features.selection import (
     SelectionResult,
     counter_features,
     load_feature_matrix,
+    ranking_rows,
     select_features,
+    summary_markdown,
     write_selection,
 )
 
@@ -161,6 +163,31 @@ def test_loading_names_the_missing_column(tmp_path: Path) -> None:
     X_read, y_read = load_feature_matrix(path)
     assert list(X_read.columns) == list(features_795())
     assert y_read.tolist() == y.tolist()
+
+
+def test_ranking_rows_are_a_stratified_seeded_sample_in_file_order() -> None:
+    y = np.zeros(10_000, dtype=np.int8)
+    y[::25] = 1  # 4% positives
+    rows = ranking_rows(y, 1_000, seed=3)
+    assert len(rows) == 1_000 and len(np.unique(rows)) == 1_000
+    assert np.all(np.diff(rows) > 0)
+    assert y[rows].sum() == 40  # the default rate kept exactly
+    assert np.array_equal(rows, ranking_rows(y, 1_000, seed=3))
+    assert not np.array_equal(rows, ranking_rows(y, 1_000, seed=4))
+    assert np.array_equal(ranking_rows(y, None, seed=3), np.arange(10_000))
+    assert np.array_equal(ranking_rows(y, 50_000, seed=3), np.arange(10_000))
+
+
+def test_a_sample_is_ranked_and_reported_the_same_way_every_time() -> None:
+    X, y = _matrix()
+    config = _config(max_rows=600)
+    first, second = select_features(X, y, config), select_features(X, y, config)
+    report = first.report
+    assert report["n_rows"] == 600 and report["n_rows_available"] == 800
+    assert json.dumps(report) == json.dumps(second.report)
+    pd.testing.assert_frame_equal(first.ranking, second.ranking)
+    assert set(first.ranking["feature"].head(3)) == set(SIGNAL)
+    assert "rows: 600 of 800, a stratified sample" in summary_markdown(first)
 
 
 def test_loading_reads_every_row_group_into_float32_with_missing_values(tmp_path: Path) -> None:
