@@ -207,3 +207,23 @@ def test_the_prediction_log_is_a_current_population(tmp_path: Path) -> None:
     assert set(population.inputs.CODE_GENDER) == {"F", "M"} and population.labelled() is None
     with pytest.raises(MonitorInputError, match="prediction log"):
         from_prediction_log(f"sqlite:///{tmp_path / 'empty.db'}", champion)
+
+
+def test_input_summaries_are_the_figures_pandas_gives() -> None:
+    """Missing share and mean of an input, float or integer, equal pandas' own to the last
+    bit: the stability table is the same whichever way it is computed."""
+    rng = np.random.default_rng(5)
+    n = 100_003
+    values = rng.lognormal(11, 1.3, n)
+    values[rng.random(n) < 0.3] = np.nan
+    reference = pd.DataFrame({"AMT": values, "CNT": rng.integers(0, 5, n)})
+    current = reference.iloc[: n // 3].reset_index(drop=True)
+    result = stability(
+        rng.random(n), rng.random(len(current)), reference, current, bins=10, bands=Bands()
+    ).inputs.set_index("input")
+    for name in ("AMT", "CNT"):
+        assert result.loc[name, "reference_mean"] == reference[name].mean()
+        assert result.loc[name, "current_mean"] == current[name].mean()
+        assert result.loc[name, "reference_missing"] == reference[name].isna().mean()
+    assert result.loc["AMT", "reference_missing"] == pytest.approx(0.3, abs=0.01)
+

@@ -98,16 +98,18 @@ def stability(
         table = psi_table(ref, cur, bins=bins)
         value = float(table["psi"].sum())
         tables[name] = table
+        ref_missing, ref_mean = _missing_and_mean(ref)
+        cur_missing, cur_mean = _missing_and_mean(cur)
         rows.append(
             {
                 "input": name,
                 "kind": _kind(ref),
                 "psi": value,
                 "band": bands.read(value),
-                "reference_missing": float(ref.isna().mean()),
-                "current_missing": float(cur.isna().mean()),
-                "reference_mean": _mean(ref),
-                "current_mean": _mean(cur),
+                "reference_missing": ref_missing,
+                "current_missing": cur_missing,
+                "reference_mean": ref_mean,
+                "current_mean": cur_mean,
             }
         )
     inputs = pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable")
@@ -118,6 +120,23 @@ def stability(
         inputs=inputs.reset_index(drop=True),
         input_bins=tables,
     )
+
+
+def _missing_and_mean(values: pd.Series) -> tuple[float, float | None]:
+    """The share of missing values and the mean of the present ones (None: categories).
+
+    float64 columns (all the history aggregates) are read as one array: pandas' own
+    ``isna().mean()`` and ``mean()`` cost ~10 ms each at 300,000 rows, times 670 inputs.
+    The mean is computed as pandas computes it (missing values as 0 in one pairwise
+    sum, divided by the count), so the figures are the same to the last bit.
+    """
+    if values.dtype != np.float64:
+        return float(values.isna().mean()), _mean(values)
+    array = values.to_numpy()
+    missing = np.isnan(array)
+    present = array.size - int(missing.sum())
+    mean = float(np.where(missing, 0.0, array).sum() / present) if present else None
+    return float(missing.mean()), mean
 
 
 def _mean(values: pd.Series) -> float | None:

@@ -172,6 +172,24 @@ def _as_series(values: Sequence | np.ndarray | pd.Series) -> pd.Series:
     return pd.Series(np.asarray(values) if isinstance(values, np.ndarray) else list(values))
 
 
+def _floats(values: Sequence | np.ndarray | pd.Series) -> np.ndarray:
+    """Numbers as a float64 array, every kind of missing value (None, NaN, NA) as NaN.
+
+    Binning is done on plain arrays: pandas' per-call overhead (masking a Series and its
+    index) was most of a PSI, paid for each of the 670 inputs of a full-model monitor.
+    """
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.Series(values, dtype=float).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _known(values: np.ndarray) -> np.ndarray:
+    """The non-missing values of a float64 array."""
+    return values[~np.isnan(values)]
+
+
 def _is_numeric(values: pd.Series) -> bool:
     """Numbers are binned by value; booleans and strings are categories."""
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
@@ -189,7 +207,11 @@ def quantile_edges(
     its value: the bins are "at most it" and "above it", so a shift upward shows.
     Missing values are ignored here (they get their own bin).
     """
-    values = pd.Series(reference, dtype=float).dropna().to_numpy()
+    return _quantile_edges(_known(_floats(reference)), bins)
+
+
+def _quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """:func:`quantile_edges` of float64 ``values`` holding no missing value."""
     if bins < 1:
         raise ValueError(f"bins must be at least 1, not {bins}")
     if values.size == 0 or bins == 1:
@@ -227,13 +249,13 @@ def psi_table(
     if _is_numeric(ref):
         if not (_is_numeric(cur) or cur.isna().all()):
             raise ValueError(f"reference is numeric but current is {cur.dtype}")
-        table = _numeric_bins(ref.astype(float), cur.astype(float), bins)
+        table = _numeric_bins(_floats(ref), _floats(cur), bins)
     else:
         if not isinstance(bins, int | np.integer):
             raise ValueError("explicit bin edges need numeric values; these are categories")
         table = _category_bins(ref, cur)
-    ref_share = table["reference_count"] / len(ref)
-    cur_share = table["current_count"] / len(cur)
+    ref_share = table["reference_count"].to_numpy() / len(ref)
+    cur_share = table["current_count"].to_numpy() / len(cur)
     table["reference_share"] = ref_share
     table["current_share"] = cur_share
     floor_ref, floor_cur = np.maximum(ref_share, epsilon), np.maximum(cur_share, epsilon)
@@ -241,10 +263,11 @@ def psi_table(
     return table
 
 
-def _numeric_bins(ref: pd.Series, cur: pd.Series, bins: int | Sequence[float]) -> pd.DataFrame:
-    """Counts per ``(lower, upper]`` bin and of missing values, for numeric data."""
+def _numeric_bins(ref: np.ndarray, cur: np.ndarray, bins: int | Sequence[float]) -> pd.DataFrame:
+    """Counts per ``(lower, upper]`` bin and of missing values (NaN), for float64 data."""
+    ref_known, cur_known = _known(ref), _known(cur)
     if isinstance(bins, int | np.integer):
-        inner = quantile_edges(ref, int(bins))
+        inner = _quantile_edges(ref_known, int(bins))
     else:
         inner = np.asarray(bins, dtype=float)
         inner = inner[np.isfinite(inner)]
@@ -253,10 +276,12 @@ def _numeric_bins(ref: pd.Series, cur: pd.Series, bins: int | Sequence[float]) -
     lower = np.r_[-np.inf, inner]
     upper = np.r_[inner, np.inf]
 
-    def counts(values: pd.Series) -> np.ndarray:
-        known = values.dropna().to_numpy()
-        # side="left": a value equal to an edge belongs to the bin that edge closes.
-        return np.bincount(np.searchsorted(inner, known, side="left"), minlength=len(lower))
+    def counts(known: np.ndarray) -> np.ndarray:
+        # A value equal to an edge belongs to the bin that edge closes: the values at most
+        # each edge, differenced. One comparison pass per edge is ~10x faster than
+        # searchsorted over unsorted values (which branches on each of them).
+        at_most = [np.count_nonzero(known <= edge) for edge in inner]
+        return np.diff(np.asarray([0, *at_most, known.size], dtype=np.int64))
 
     labels = [
         f"({lo:.6g}, {hi:.6g}]" if np.isfinite(hi) else f"({lo:.6g}, inf)"
@@ -267,8 +292,8 @@ def _numeric_bins(ref: pd.Series, cur: pd.Series, bins: int | Sequence[float]) -
             "bin": [*labels, MISSING_BIN],
             "lower": np.r_[lower, np.nan],
             "upper": np.r_[upper, np.nan],
-            "reference_count": np.r_[counts(ref), ref.isna().sum()],
-            "current_count": np.r_[counts(cur), cur.isna().sum()],
+            "reference_count": np.r_[counts(ref_known), ref.size - ref_known.size],
+            "current_count": np.r_[counts(cur_known), cur.size - cur_known.size],
         }
     )
 
