@@ -323,6 +323,7 @@ class MonitoringConfig(Group):
     top_n: int = Field(ge=1)
     min_rows: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    threads: int | None = Field(default=None, ge=1)
     alerts: AlertThresholds
     evidently: DriftSettings
 

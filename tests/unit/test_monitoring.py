@@ -227,3 +227,16 @@ def test_input_summaries_are_the_figures_pandas_gives() -> None:
         assert result.loc[name, "reference_missing"] == reference[name].isna().mean()
     assert result.loc["AMT", "reference_missing"] == pytest.approx(0.3, abs=0.01)
 
+
+def test_the_stability_table_is_the_same_for_any_thread_count() -> None:
+    ref, cur = _population(20_000, 1), _population(5_000, 2, ext_shift=-0.1)
+    one, three = (
+        stability(ref.probability, cur.probability, ref.inputs, cur.inputs, bins=10,
+                  bands=Bands(), threads=threads)
+        for threads in (1, 3)
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(one.inputs, three.inputs, check_exact=True)
+    assert list(one.input_bins) == list(three.input_bins) == list(ref.inputs.columns)
+    for name, table in one.input_bins.items():
+        pd.testing.assert_frame_equal(table, three.input_bins[name], check_exact=True)
+    assert one.inputs["input"].iloc[0] == "EXT_SOURCE_2"

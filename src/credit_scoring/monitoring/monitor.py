@@ -129,6 +129,7 @@ def evaluate(
         current.inputs,
         bins=settings.bins,
         bands=settings.bands,
+        threads=settings.threads,
     )
     drift = None
     if settings.evidently.enabled:
