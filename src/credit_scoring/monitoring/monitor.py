@@ -37,6 +37,7 @@ from credit_scoring.monitoring.drift import DriftResult, data_drift_report
 from credit_scoring.monitoring.populations import (
     MonitorInputError,
     Population,
+    applicant_columns,
     from_prediction_log,
     input_importance,
     monitored_columns,
@@ -392,14 +393,15 @@ def run_monitor(
             f"cannot load {settings.registered_names[model]}@{settings.alias} from "
             f"{tracking_uri}: {exc}"
         ) from exc
-    reference_rows = read_applicants(reference, ["application_train"])
+    columns = applicant_columns(champion)
+    reference_rows = read_applicants(reference, ["application_train"], columns)
     reference_pop = score(
         champion, reference_rows, settings.batch_size, f"{reference} (application_train)"
     )
     if _is_log_url(current):
         current_pop = from_prediction_log(current, champion, since, until)
     else:
-        rows = read_applicants(Path(current), current_tables)
+        rows = read_applicants(Path(current), current_tables, columns)
         current_pop = score(
             champion, rows, settings.batch_size, f"{current} ({', '.join(current_tables)})"
         )
