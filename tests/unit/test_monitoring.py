@@ -228,6 +228,44 @@ def test_input_summaries_are_the_figures_pandas_gives() -> None:
     assert result.loc["AMT", "reference_missing"] == pytest.approx(0.3, abs=0.01)
 
 
+def test_training_figures_come_from_the_scored_reference(tmp_path: Path) -> None:
+    """The champion's held-out rows are read off the reference population, and only when
+    ``run.json`` names the champion's run; otherwise the run's logged test AUC."""
+    from credit_scoring.monitoring.monitor import _training_figures
+    from credit_scoring.publish import Champion, ModelRecord
+
+    reference = _population(6_000, 7)
+    ids = pd.Series(np.arange(100_000, 106_000), name="SK_ID_CURR")
+    held_out = ids.iloc[::4]
+    (tmp_path / "full").mkdir()
+    held_out.to_frame().to_csv(tmp_path / "full/test_ids.csv", index=False)
+    run = {"run_id": "run-a", "test_ids": "models/full/test_ids.csv"}
+    (tmp_path / "full/run.json").write_text(json.dumps(run))
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (tmp_path / "full").rename(models_dir / "full")
+
+    def champion(run_id: str) -> Champion:
+        record = ModelRecord(
+            "full", "credit-scoring-full", "3", run_id, "models:/x", 0.7, 0.1, None
+        )
+        return Champion(record, (), predict=lambda frame: frame)
+
+    figures = _training_figures(champion("run-a"), ids, reference, models_dir)
+    mask = ids.isin(held_out).to_numpy()
+    expected = performance(reference.target[mask].astype(int), reference.probability[mask])
+    assert figures["auc"] == expected["auc"] and figures["ks"] == expected["ks"]
+    assert figures["n"] == 1_500 and "1,500 held-out test rows of run run-a" in figures["rows"]
+    pd.testing.assert_frame_equal(figures["deciles"], expected["deciles"])
+    # Another run's ids: they may be rows the champion trained on.
+    other = _training_figures(champion("run-b"), ids, reference, models_dir)
+    assert other == {
+        "auc": 0.7,
+        "gini": pytest.approx(0.4),
+        "rows": "the training run's test_auc metric",
+    }
+
+
 def test_the_stability_table_is_the_same_for_any_thread_count() -> None:
     ref, cur = _population(20_000, 1), _population(5_000, 2, ext_shift=-0.1)
     one, three = (

@@ -322,15 +322,18 @@ def summary_markdown(report: Mapping[str, Any]) -> str:
 
 def _training_figures(
     champion: Champion,
-    reference_rows: pd.DataFrame,
+    reference_ids: pd.Series,
+    reference: Population,
     models_dir: Path,
-    batch_size: int,
 ) -> dict[str, Any] | None:
     """The champion's figures on its own held-out test rows, else its logged test AUC.
 
     ``models/NAME/test_ids.csv`` lists the rows the training run held out; it is used
     only when ``models/NAME/run.json`` names the champion's run (otherwise those ids
     belong to another model, one that may have trained on the champion's test rows).
+    The held-out rows are training-population rows (``reference_ids``, in the order of
+    ``reference``), so their probabilities are read from the reference, already scored:
+    a model scores each row on its own, whatever else is in the batch.
     """
     run_file, ids_file = models_dir / champion.record.name / "run.json", None
     if run_file.is_file():
@@ -341,13 +344,14 @@ def _training_figures(
                 ids_file = models_dir.parent / ids_file
     if ids_file is not None and ids_file.is_file():
         ids = pd.read_csv(ids_file)["SK_ID_CURR"]
-        rows = reference_rows[reference_rows["SK_ID_CURR"].isin(ids)]
-        if len(rows) and rows["TARGET"].nunique() == 2:
-            scored = score(champion, rows, batch_size, "held-out test rows")
-            labelled = scored.labelled()
-            assert labelled is not None
-            perf = performance(*labelled, bins=10)
-            perf["rows"] = f"the {len(rows):,} held-out test rows of run {champion.record.run_id}"
+        held_out = reference_ids.isin(ids).to_numpy()
+        target = np.full(len(reference), np.nan) if reference.target is None else reference.target
+        known = held_out & ~np.isnan(target)
+        if held_out.any() and len(np.unique(target[known])) == 2:
+            perf = performance(target[known].astype(int), reference.probability[known], bins=10)
+            perf["rows"] = (
+                f"the {int(held_out.sum()):,} held-out test rows of run {champion.record.run_id}"
+            )
             return perf
     if champion.record.test_auc is None:
         return None
@@ -406,7 +410,7 @@ def run_monitor(
             champion, rows, settings.batch_size, f"{current} ({', '.join(current_tables)})"
         )
     training = (
-        _training_figures(champion, reference_rows, models_dir, settings.batch_size)
+        _training_figures(champion, reference_rows["SK_ID_CURR"], reference_pop, models_dir)
         if current_pop.labelled() is not None
         else None
     )
