@@ -213,19 +213,6 @@ def check_inputs(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: st
         log.warning("%s model: %d optional inputs absent from the data", model, len(missing))
 
 
-def model_frame(clients: pd.DataFrame, inputs: Sequence[InputColumn], model: str) -> pd.DataFrame:
-    """A model's record fields from the clients frame, in signature order, as a request holds them.
-
-    The full model's history is its ``HISTORY`` JSON object, built from the feature
-    data's aggregate columns by the contract's helper (see :func:`check_inputs`).
-    """
-    check_inputs(clients, inputs, model)
-    frame = clients.reindex(columns=[c.name for c in inputs])
-    if model_io.HISTORY_COLUMN in frame.columns and model_io.HISTORY_COLUMN not in clients.columns:
-        frame[model_io.HISTORY_COLUMN] = model_io.history_json(clients)
-    return frame
-
-
 def stored_inputs(clients: pd.DataFrame, inputs: Sequence[InputColumn]) -> pd.DataFrame:
     """The ``inputs_<model>`` rows of ``clients``: SK_ID_CURR, then each input by position.
 
