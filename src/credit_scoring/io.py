@@ -13,6 +13,15 @@ from typing import Any
 import pyarrow as pa
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: its affinity mask, not the machine's count.
+
+    A container or ``taskset`` limits the mask; sizing thread pools by
+    ``os.cpu_count()`` there would oversubscribe the cores the process really has.
+    """
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _umask() -> int:
     """The process umask (reading it means setting it, so it is set straight back)."""
     mask = os.umask(0)

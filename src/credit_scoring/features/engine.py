@@ -22,7 +22,6 @@ thread), while both cores work.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import duckdb
 import pyarrow as pa
+
+from credit_scoring.io import usable_cpus
 
 if TYPE_CHECKING:
     from credit_scoring.config import FeaturesConfig
@@ -80,7 +81,7 @@ class DuckDBEngine:
         memory_limit: str | None = None,
         temp_directory: str | None = None,
     ) -> None:
-        self.workers = max(1, threads if threads is not None else (_cpu_count()))
+        self.workers = max(1, threads if threads is not None else usable_cpus())
         # A join's build side stays the one the query names (the right): flipping it by
         # size would feed the rows after it in another order, so the same client's
         # sums would change in the last bits with the size of what else is read.
@@ -155,11 +156,6 @@ class DuckDBEngine:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _cpu_count() -> int:
-    """The cores this process may run on (the affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _share(limit: str, parts: int) -> str:

@@ -11,7 +11,6 @@ boundaries are computed once from every training row's feature values, as
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from credit_scoring.io import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def train_params(classifier: LGBMClassifier) -> tuple[dict[str, Any], int]:
     params["metric"] = "auc"
     n_jobs = params.get("n_jobs")
     if isinstance(n_jobs, int) and n_jobs < 0:  # joblib's convention, as the wrapper reads it
-        params["n_jobs"] = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        params["n_jobs"] = max(1, usable_cpus() + 1 + n_jobs)
     if not {"verbose", "verbosity"} & set(params):
         params["verbose"] = -1
     return params, rounds

@@ -11,7 +11,6 @@ shift), ranks the drifting inputs and turns the configured thresholds
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from credit_scoring.io import usable_cpus
 from credit_scoring.validation.stats import gains_table, gini, ks_statistic, psi_table
 
 
@@ -102,7 +102,7 @@ def stability(
         return _input_stability(name, ref, cur, bins=bins, bands=bands)
 
     names = list(reference_inputs.columns)
-    workers = min(threads or os.cpu_count() or 1, max(len(names), 1))
+    workers = min(threads or usable_cpus(), max(len(names), 1))
     if workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="psi") as pool:
             results = list(pool.map(one, names))

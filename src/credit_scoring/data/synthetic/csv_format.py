@@ -12,7 +12,6 @@ round-trip digits in C++, and the two places where its spelling differs from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -38,11 +37,13 @@ def format_floats(values: np.ndarray) -> pa.Array:
     """Python ``repr`` of each float, null where NaN."""
     values = np.asarray(values, dtype=np.float64) + 0.0  # -0.0 becomes 0.0, as pandas prints it
     text = pc.cast(pa.array(values, from_pandas=True), pa.string())
-    # Arrow writes integral floats as "202500"; repr writes "202500.0".
-    integral = pc.invert(pc.match_substring_regex(text, r"[.en]"))
-    text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)
     magnitude = np.abs(values)
     odd = ((magnitude < _REPR_LOW) & (magnitude > 0)) | (magnitude >= _REPR_HIGH)
+    # Arrow writes integral floats as "202500"; repr writes "202500.0". Below 1e10
+    # Arrow spells every integral value without a dot or an exponent (and the rest
+    # are spelled by repr below), so numpy finds them, not a regex over the text.
+    integral = values == np.trunc(values)  # False for NaN, which stays null
+    text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)
     if odd.any():
         text = pc.replace_with_mask(text, pa.array(odd), pa.array(map(repr, values[odd].tolist())))
     return text
@@ -60,12 +61,13 @@ def header(schema: TableSchema) -> bytes:
     return (",".join(schema.column_names) + "\n").encode()
 
 
-def write_rows(out: BinaryIO, schema: TableSchema, columns: Mapping[str, np.ndarray]) -> int:
-    """Append rows to ``out`` in the table's column order; return the number of rows.
+def format_rows(schema: TableSchema, columns: Mapping[str, np.ndarray]) -> tuple[memoryview, int]:
+    """The CSV lines of ``columns`` in the table's column order, and their number.
 
     ``columns`` maps every column name to a numpy array: ``int`` columns as
     integers, ``float`` columns as float64 with NaN for missing, ``str`` columns as
-    codes into the column's schema vocabulary with -1 for missing.
+    codes into the column's schema vocabulary with -1 for missing. Arrow's kernels
+    release the GIL, so tables are formatted on worker threads side by side.
     """
     fields = []
     for col in schema.columns:
@@ -79,11 +81,10 @@ def write_rows(out: BinaryIO, schema: TableSchema, columns: Mapping[str, np.ndar
             fields.append(format_categories(values, col.vocabulary))
     n_rows = len(fields[0])
     if n_rows == 0:
-        return 0
+        return memoryview(b""), 0
     rows = pc.binary_join_element_wise(*fields, ",", null_handling="replace", null_replacement="")
     lines = pc.binary_join_element_wise(rows, "", "\n")
-    # A fresh Arrow string array stores its rows back to back: write its data buffer.
+    # A fresh Arrow string array stores its rows back to back: its data buffer is the text.
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
     start, stop = offsets[lines.offset], offsets[lines.offset + n_rows]
-    out.write(memoryview(lines.buffers()[2])[start:stop])
-    return n_rows
+    return memoryview(lines.buffers()[2])[start:stop], n_rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
@@ -13,13 +14,13 @@ from tqdm import tqdm
 
 from credit_scoring.data.schema import SIDE_TABLES, TABLES
 from credit_scoring.data.synthetic.applicants import make_applicants
-from credit_scoring.data.synthetic.csv_format import format_floats, header, write_rows
+from credit_scoring.data.synthetic.csv_format import format_floats, format_rows, header
 from credit_scoring.data.synthetic.history import IdCounters, make_history
 from credit_scoring.data.synthetic.risk import RiskModel, default_log_odds, logistic
 from credit_scoring.data.synthetic.scenario import Shift
 from credit_scoring.data.synthetic.streams import BLOCK_SIZE, BlockStreams, Level
 from credit_scoring.errors import CreditScoringError
-from credit_scoring.io import atomic_dir, atomic_file
+from credit_scoring.io import atomic_dir, atomic_file, usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ def generate(
 
     with ExitStack() as stack:
         raw = stack.enter_context(atomic_dir(out_dir))
+        # Workers exit before the directory is swapped in (or removed, on an error).
+        pool = stack.enter_context(ThreadPoolExecutor(usable_cpus(), thread_name_prefix="csv"))
+        in_flight: dict[str, Future[tuple[memoryview, int]]] = {}
         files: dict[str, BinaryIO] = {}
         for name, schema in TABLES.items():
             files[name] = stack.enter_context((raw / schema.file_name).open("wb"))
@@ -80,6 +84,13 @@ def generate(
         if oracle_path is not None:
             oracle = stack.enter_context(stack.enter_context(atomic_file(oracle_path)).open("wb"))
             oracle.write(b"SK_ID_CURR,probability,history_risk\n")
+
+        def write(formatted: dict[str, Future[tuple[memoryview, int]]]) -> None:
+            """Append one chunk's formatted lines to each file, in table order."""
+            for name, future in formatted.items():
+                text, count = future.result()
+                files[name].write(text)
+                rows[name] += count
 
         starts = range(0, n_blocks, blocks_per_chunk)
         for first_block in tqdm(starts, desc="generate", unit="chunk", disable=not progress):
@@ -109,13 +120,22 @@ def generate(
 
             train = ~app.is_test
             defaults += int(app.columns["TARGET"][train].sum())
-            for name, mask in (("application_train", train), ("application_test", app.is_test)):
-                part = {k: v[mask] for k, v in app.columns.items()}
-                rows[name] += write_rows(files[name], TABLES[name], part)
-            for name in SIDE_TABLES:
-                rows[name] += write_rows(files[name], TABLES[name], history[name])
+            tables = {
+                name: {k: v[mask] for k, v in app.columns.items()}
+                for name, mask in (("application_train", train), ("application_test", app.is_test))
+            }
+            tables.update((name, history[name]) for name in SIDE_TABLES)
+            # This chunk is formatted on the pool while the previous one is written and
+            # the next one drawn: the text, not the draws, is most of the work.
+            formatting = {
+                name: pool.submit(format_rows, TABLES[name], columns)
+                for name, columns in tables.items()
+            }
+            write(in_flight)
+            in_flight = formatting
             if oracle is not None:
                 _write_oracle(oracle, app.columns["SK_ID_CURR"], probability, app.history_risk)
+        write(in_flight)
 
     summary = ", ".join(f"{name} {count:,}" for name, count in rows.items())
     log.info("wrote %s: %s rows", out_dir, summary)
