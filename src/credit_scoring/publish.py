@@ -20,6 +20,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,8 +334,15 @@ def _driver_values(column: pd.Series) -> list[Any]:
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def _insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
-    """Insert every row of ``frame`` (columns named as ``table``'s) in one driver executemany.
+def _driver_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """``frame``'s rows as tuples of plain Python values (:func:`_driver_values`)."""
+    return list(zip(*(_driver_values(frame[name]) for name in frame.columns), strict=True))
+
+
+def _insert_frame(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` (tuples of ``columns``, named as ``table``'s) in one driver executemany.
 
     The bulk tables hold ~160 values a client: as dicts through ``insert(table)``,
     building the dicts and SQLAlchemy's per-row parameter processing took three
@@ -342,8 +350,7 @@ def _insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     columns of these tables (numbers, text, bytes) need none of SQLAlchemy's type
     conversions. A driver without positional parameters gets the dicts.
     """
-    names = [table.c[name].name for name in frame.columns]
-    rows = list(zip(*(_driver_values(frame[name]) for name in frame.columns), strict=True))
+    names = [table.c[name].name for name in columns]
     marker = _MARKERS.get(conn.dialect.paramstyle)
     if marker is None:
         _insert(conn, table, [dict(zip(names, row, strict=True)) for row in rows])
@@ -355,6 +362,25 @@ def _insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     )
     if rows:
         conn.exec_driver_sql(sql, rows)
+
+
+#: A batch of bulk rows ready for the driver: (logical table, column names, row tuples).
+_Prepared = list[tuple[str, list[str], list[tuple[Any, ...]]]]
+
+
+def _prepare_batch(
+    batch: pd.DataFrame,
+    champions: Mapping[str, Champion],
+    answers: Mapping[str, pd.DataFrame],
+    settings: PublishConfig,
+) -> _Prepared:
+    """The ``clients`` and ``inputs_<model>`` rows of one batch, as driver tuples."""
+    rows = _client_rows(batch, champions, answers, settings)
+    prepared = [("clients", list(rows.columns), _driver_rows(rows))]
+    for model, champion in champions.items():
+        frame = stored_inputs(batch, champion.inputs)
+        prepared.append((f"inputs_{model}", list(frame.columns), _driver_rows(frame)))
+    return prepared
 
 
 def _client_rows(
@@ -399,16 +425,23 @@ def _load(
     try:
         with engine.begin() as conn:
             staging_md.create_all(conn)
-            starts = range(0, len(clients), settings.batch_size)
-            for start in tqdm(starts, desc="load clients", unit="batch"):
+
+            def prepare(start: int) -> _Prepared:
                 positions = slice(start, start + settings.batch_size)
-                batch = clients.iloc[positions]
                 answers = {m: p.iloc[positions] for m, p in predictions.items()}
-                rows = _client_rows(batch, champions, answers, settings)
-                _insert_frame(conn, staged["clients"], rows)
-                for model, champion in champions.items():
-                    frame = stored_inputs(batch, champion.inputs)
-                    _insert_frame(conn, staged[f"inputs_{model}"], frame)
+                return _prepare_batch(clients.iloc[positions], champions, answers, settings)
+
+            # The next batch is converted (and its history compressed) on a worker
+            # while the driver inserts this one: two batches of rows are held at most.
+            starts = range(0, len(clients), settings.batch_size)
+            with ThreadPoolExecutor(1, thread_name_prefix="publish") as pool:
+                ahead = pool.submit(prepare, starts[0]) if starts else None
+                for i in tqdm(range(len(starts)), desc="load clients", unit="batch"):
+                    assert ahead is not None
+                    prepared = ahead.result()
+                    ahead = pool.submit(prepare, starts[i + 1]) if i + 1 < len(starts) else None
+                    for logical, columns, rows in prepared:
+                        _insert_frame(conn, staged[logical], columns, rows)
             for model, champion in champions.items():
                 _insert(
                     conn,

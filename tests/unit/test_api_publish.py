@@ -255,7 +255,7 @@ def test_bulk_rows_are_stored_exactly_as_through_sqlalchemy_dicts(tmp_path: Path
     from sqlalchemy import MetaData, create_engine, insert
 
     from credit_scoring.api.tables import define_tables
-    from credit_scoring.publish import _insert_frame
+    from credit_scoring.publish import _driver_rows, _insert_frame
 
     frame = pd.DataFrame(
         {
@@ -280,7 +280,7 @@ def test_bulk_rows_are_stored_exactly_as_through_sqlalchemy_dicts(tmp_path: Path
                 rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
                 conn.execute(insert(table), rows)
             else:
-                _insert_frame(conn, table, frame)
+                _insert_frame(conn, table, list(frame.columns), _driver_rows(frame))
         columns = ", ".join(f"typeof({c}), {c}" for c in frame.columns)
         with engine.connect() as conn:
             query = f"SELECT {columns} FROM inputs_full ORDER BY SK_ID_CURR"

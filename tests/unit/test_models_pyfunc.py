@@ -125,6 +125,14 @@ def test_full_model_reads_history_from_json_or_columns(full: CreditScoringModel,
     assert not np.allclose(no_history, as_columns)
 
 
+def test_batch_threads_change_no_answer(full: CreditScoringModel, frame) -> None:
+    """Batch callers score on every core, a server on one thread: the same answers, bit for bit."""
+    rows = frame.sample(5000, replace=True, random_state=1)
+    served = full.score(rows)
+    for threads in (1, 2, 4):
+        pd.testing.assert_frame_equal(full.score(rows, threads=threads), served)
+
+
 def test_signature_of_the_light_model() -> None:
     inputs = model_signature(LIGHT_FIELDS).inputs
     assert inputs.input_names() == list(LIGHT_FIELDS)

@@ -28,6 +28,7 @@ installed.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
@@ -50,6 +51,7 @@ import credit_scoring
 from credit_scoring.contracts import model_io
 from credit_scoring.contracts.model_io import ModelInput
 from credit_scoring.errors import SchemaError
+from credit_scoring.io import usable_cpus
 from credit_scoring.scorecard.outputs import DecisionAids
 
 #: Packages the pickled model needs; pinned to the training environment's versions so
@@ -136,16 +138,18 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
             self._positions = cached
         return cached
 
-    def _probability(self, values: np.ndarray) -> np.ndarray:
+    def _probability(self, values: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Calibrated P(default) of encoded rows, straight from the booster.
 
         ``LGBMClassifier.predict_proba`` re-processes and stringifies every training
         parameter on each call (the 795 monotone constraints included): ~1 ms, most of a
-        one-row call. The booster with the classifier's thread count gives the same
-        probabilities (same trees, same best iteration) without that.
+        one-row call. The booster gives the same probabilities (same trees, same best
+        iteration) without that, with ``threads`` threads (``None``: the classifier's
+        own count, the served model's). Each row's answer is the same for any count.
         """
         classifier = self.pipeline[-1]
-        threads = classifier.n_jobs if classifier.n_jobs and classifier.n_jobs > 0 else 0
+        if threads is None:
+            threads = classifier.n_jobs if classifier.n_jobs and classifier.n_jobs > 0 else 0
         raw = classifier.booster_.predict(values, num_threads=threads)
         return self.calibrator.predict(raw) if self.calibrator is not None else raw
 
@@ -161,14 +165,16 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
         explain: bool = False,
         top: int = 10,
         reasons: bool = False,
+        threads: int | None = None,
     ) -> pd.DataFrame:
         """The contract's output for any caller's ``frame``; bad input raises ``SchemaError``.
 
         ``reasons`` adds the reason codes (one SHAP pass, shared with ``explain``); off by
         default here, where batch callers (publish, the gate) need no explanations.
+        ``threads``: the booster's threads (``None``: the served model's setting).
         """
         values = self.encode(frame)
-        p = self._probability(values)
+        p = self._probability(values, threads)
         out = model_io.decision_frame(
             p,
             threshold=self.threshold,
@@ -242,13 +248,15 @@ class CreditScoringModel(mlflow.pyfunc.PythonModel):
         return contrib[:, -1], texts
 
 
-def batch_predictor(model: PyFuncModel) -> Predictor:
+def batch_predictor(model: PyFuncModel, threads: int | None = None) -> Predictor:
     """The fastest faithful way to score frames with a loaded pyfunc ``model``.
 
     For this product's models: the model's own :meth:`CreditScoringModel.score`, which
     checks every field itself, without MLflow's element-by-element enforcement of the
-    ``AnyType`` columns (~2 µs a cell, more than the booster). Any other pyfunc model:
-    its ``predict``.
+    ``AnyType`` columns (~2 µs a cell, more than the booster), on ``threads`` booster
+    threads (``None``: every usable core; a served model keeps one thread a request,
+    its server scaling by workers, but a batch is one long job). Any other pyfunc
+    model: its ``predict``.
     """
     python_model = getattr(model, "unwrap_python_model", None)
     try:
@@ -256,7 +264,7 @@ def batch_predictor(model: PyFuncModel) -> Predictor:
     except MlflowException:
         inner = None
     if isinstance(inner, CreditScoringModel):
-        return inner.score
+        return functools.partial(inner.score, threads=threads or usable_cpus())
     return model.predict
 
 
