@@ -55,7 +55,7 @@ from credit_scoring.api.tables import (
 from credit_scoring.contracts import model_io
 from credit_scoring.data.schema import DAYS_SENTINEL, SENTINEL_COLUMNS
 from credit_scoring.errors import CreditScoringError, SchemaError
-from credit_scoring.io import atomic_file
+from credit_scoring.io import atomic_file, usable_cpus
 from credit_scoring.models.pyfunc import Predictor, batch_predictor
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def stored_inputs(clients: pd.DataFrame, inputs: Sequence[InputColumn]) -> pd.Da
     frame = clients.reindex(columns=[c.name for c in inputs])
     if model_io.HISTORY_COLUMN in frame.columns:
         history = model_io.history_values(clients)
-        frame[model_io.HISTORY_COLUMN] = model_io.pack_history(history)
+        frame[model_io.HISTORY_COLUMN] = model_io.pack_history(history, threads=usable_cpus())
     frame.columns = [input_column_name(i) for i in range(frame.shape[1])]
     frame.insert(0, "SK_ID_CURR", clients["SK_ID_CURR"].to_numpy())
     return frame

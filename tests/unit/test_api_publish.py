@@ -188,6 +188,8 @@ def test_a_packed_history_comes_back_bit_for_bit() -> None:
         present = {f: v for f, v in zip(HISTORY_FEATURES, row.tolist(), strict=True) if v == v}
         assert record == present  # the same floats, exactly; NaN (missing) keys left out
     assert stored_history(blobs[0], HISTORY_FEATURES) == "{}"
+    for threads in (2, 3):  # slices compressed side by side, put back in row order
+        assert pack_history(values, threads=threads) == blobs
 
 
 def test_the_stored_history_is_the_clients_aggregates_exactly(published) -> None:

@@ -59,6 +59,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -302,16 +303,23 @@ def history_values(frame: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def pack_history(values: np.ndarray) -> list[bytes]:
+def pack_history(values: np.ndarray, threads: int = 1) -> list[bytes]:
     """Each row of a float64 matrix as one zstd-compressed blob of its values, losslessly.
 
     The values go as they are, little-endian float64 (:data:`HISTORY_PACKING`). On the
     full-scale synthetic data (550 aggregates, a third NaN, three quarters of the rest
     whole numbers) that is ~750 bytes a client of the 4,400 raw: a byte shuffle before
     zstd made it ~950, a NaN bitmap or whole numbers stored as integers saved under 5%.
+    ``threads`` > 1 compresses slices of the rows side by side (zstd releases the GIL);
+    the blobs are the same.
     """
     matrix = np.ascontiguousarray(values, dtype="<f8")
-    return [_HISTORY_CODEC.compress(row, asbytes=True) for row in matrix]
+    if threads <= 1 or len(matrix) < 2 * threads:
+        return [_HISTORY_CODEC.compress(row, asbytes=True) for row in matrix]
+    slices = np.array_split(matrix, threads)
+    with ThreadPoolExecutor(threads, thread_name_prefix="pack") as pool:
+        packed = pool.map(pack_history, slices)
+    return [blob for part in packed for blob in part]
 
 
 def unpack_history(blob: bytes, size: int) -> np.ndarray:

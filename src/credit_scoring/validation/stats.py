@@ -22,6 +22,10 @@ No library fits PSI as validation teams define it (reference-quantile bins, a
 missing bin, categorical fields, the per-bin table): optbinning and toad each bring
 a framework of their own for one function of ten lines, so it is written here and
 tested against a plain computation.
+
+scipy and scikit-learn are imported in the two functions that use them: the
+configuration imports this module (through the monitoring settings), so every
+pipeline stage would otherwise pay ~1.4 s to import them at start.
 """
 
 from __future__ import annotations
@@ -30,8 +34,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ks_2samp
-from sklearn.metrics import roc_auc_score
 
 #: Label of the bin holding missing values in :func:`psi_table`.
 MISSING_BIN = "missing"
@@ -62,12 +64,16 @@ def _outcomes(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray) ->
 def gini(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray) -> float:
     """Gini coefficient (accuracy ratio) of probabilities ``p`` for outcomes ``y``: 2·AUC − 1."""
     y_arr, p_arr = _outcomes(y, p)
+    from sklearn.metrics import roc_auc_score  # here, not at the top: see the module docstring
+
     return float(2.0 * roc_auc_score(y_arr, p_arr) - 1.0)
 
 
 def ks_statistic(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray) -> float:
     """Kolmogorov–Smirnov statistic between the scores of defaulters and non-defaulters."""
     y_arr, p_arr = _outcomes(y, p)
+    from scipy.stats import ks_2samp
+
     return float(ks_2samp(p_arr[y_arr == 1], p_arr[y_arr == 0]).statistic)
 
 
