@@ -16,24 +16,13 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from credit_scoring.config import ProjectConfig
-from credit_scoring.features.build import build_features
-from credit_scoring.features.engine import engine_from_config
-from credit_scoring.features.history import load_spec
+from credit_scoring.features.build import build_configured
 from credit_scoring.stage import stage
 
 
 @stage
 def main(cfg: DictConfig, conf: ProjectConfig) -> None:
-    features = conf.features
-    with engine_from_config(features) as engine:  # Spark asked for but absent: exit 2
-        build_features(
-            conf.paths.ingested,
-            conf.paths.features,
-            spec=load_spec(features.history),
-            engine=engine,
-            chunk_rows=features.build.chunk_rows,
-            partition_rows=features.build.partition_rows,
-        )
+    build_configured(conf.paths.ingested, conf.paths.features, conf.features)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -37,6 +37,9 @@ from credit_scoring.contracts import model_io
 from credit_scoring.data.schema import SIDE_TABLES, TABLES
 from credit_scoring.errors import CreditScoringError, SchemaError
 from credit_scoring.io import atomic_file
+
+if TYPE_CHECKING:
+    from credit_scoring.config import FeaturesConfig
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +118,23 @@ def applications_file(raw_dir: Path, applications: Path | None = None) -> Path:
 
 
 def build_applicants(
-    raw_dir: Path, applications: Path, work: Path, *, strict: bool = False
+    raw_dir: Path,
+    applications: Path,
+    work: Path,
+    *,
+    strict: bool = False,
+    features: FeaturesConfig | None = None,
 ) -> pd.DataFrame:
     """The applicants' rows (raw fields and history aggregates) as the feature stage builds them.
 
     ``work`` is a scratch directory; errors name the user's files, not the links in it.
+    ``features`` is the feature stage's configuration (``None``: ``conf/features``
+    composed here), whose engine must run in this process (DuckDB).
     """
-    from credit_scoring.features.build import TEST_FILE, TRAIN_FILE, build_features
+    from credit_scoring.config import compose_config
+    from credit_scoring.features.build import TEST_FILE, TRAIN_FILE, build_configured
+
+    features = features or compose_config([])[1].features
 
     staged = work / "raw"
     staged.mkdir()
@@ -148,7 +161,7 @@ def build_applicants(
         columns = TABLES["application_train"].column_names
         (staged / TABLES["application_train"].file_name).write_text(",".join(columns) + "\n")
     try:
-        build_features(staged, work / "features", strict=strict)
+        build_configured(staged, work / "features", features, strict=strict, engine="duckdb")
     except SchemaError as exc:
         raise _relocated(exc, links) from None
     return pd.read_parquet(work / "features" / (TRAIN_FILE if as_train else TEST_FILE))
@@ -222,11 +235,13 @@ def score_batch(
     applications: Path | str | None = None,
     batch_size: int = 20_000,
     strict: bool = False,
+    features: FeaturesConfig | None = None,
 ) -> BatchSummary:
     """Score the applicants of ``raw_dir`` into ``out`` (see the module docstring).
 
     ``fmt`` defaults to the suffix of ``out`` (``.csv`` -> csv, else parquet). Nothing
-    is written unless every step succeeded.
+    is written unless every step succeeded. ``features``: the feature stage's
+    configuration (``None``: ``conf/features``), its DuckDB settings used.
     """
     from credit_scoring.models.pyfunc import batch_predictor
     from credit_scoring.publish import predict_in_batches
@@ -242,7 +257,7 @@ def score_batch(
     seconds["load model"] = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="credit-scoring-score-") as work:
         start = time.perf_counter()
-        rows = build_applicants(raw_dir, source, Path(work), strict=strict)
+        rows = build_applicants(raw_dir, source, Path(work), strict=strict, features=features)
         seconds["features"] = time.perf_counter() - start
     start = time.perf_counter()
     predictions = predict_in_batches(batch_predictor(loaded), rows, batch_size, model)

@@ -81,24 +81,9 @@ def _features_config(args: argparse.Namespace) -> FeaturesConfig:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from credit_scoring.features.build import build_features
-    from credit_scoring.features.engine import engine_from_config
-    from credit_scoring.features.history import load_spec
+    from credit_scoring.features.build import build_configured
 
-    cfg = _features_config(args)
-    engine = engine_from_config(cfg)
-    try:
-        build_features(
-            args.raw,
-            args.out,
-            spec=load_spec(cfg.history),
-            engine=engine,
-            strict=args.strict,
-            chunk_rows=cfg.build.chunk_rows,
-            partition_rows=cfg.build.partition_rows,
-        )
-    finally:
-        engine.close()
+    build_configured(args.raw, args.out, _features_config(args), strict=args.strict)
     return 0
 
 
@@ -116,6 +101,7 @@ def _score(args: argparse.Namespace) -> int:
         applications=args.applications,
         batch_size=args.batch_size,
         strict=args.strict,
+        features=_features_config(args),
     )
     print(summary)
     return 0
@@ -169,6 +155,7 @@ def _monitor(args: argparse.Namespace) -> int:
         models_dir=Path(conf.paths.models),
         since=args.since,
         until=args.until,
+        features=conf.features,
     )
     print((args.out / "summary.md").read_text(), end="")
     return result.exit_code

@@ -28,6 +28,7 @@ from credit_scoring.features.build import (
     FeatureSummary,
     build_features,
 )
+from tests.conftest import REPO_ROOT
 from tests.oracle.heads import linked_heads
 
 HISTORY = [f for f in features_795() if f not in application_features()]
@@ -180,3 +181,20 @@ def test_parts_give_the_same_files_to_the_byte(
         assert (parted / file).read_bytes() == (out / file).read_bytes(), file
     assert summary.clients_with_history == built[1].clients_with_history
     assert pq.ParquetFile(parted / TRAIN_FILE).metadata.num_row_groups == 4  # 199 rows / 64
+
+
+def test_the_configured_build_takes_conf_features_sizes(
+    raw: Path, built: tuple[Path, FeatureSummary], tmp_path: Path
+) -> None:
+    """The commands and the monitor build through ``build_configured``: conf/features'
+    chunk and part sizes, not build_features' own defaults (50,000 rows, one part)."""
+    from credit_scoring.config import compose_config
+    from credit_scoring.features.build import build_configured
+
+    overrides = ["features.build.chunk_rows=64", "features.build.partition_rows=70"]
+    features = compose_config(overrides, REPO_ROOT / "conf")[1].features
+    out = tmp_path / "features"
+    build_configured(raw, out, features)
+    assert pq.ParquetFile(out / TRAIN_FILE).metadata.num_row_groups == 4  # 199 rows / 64
+    for file in (TRAIN_FILE, TEST_FILE, MATRIX_FILE):
+        assert (out / file).read_bytes() == (built[0] / file).read_bytes(), file

@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -54,9 +54,12 @@ from credit_scoring.features.application import (
     application_features,
     describe_unseen,
 )
-from credit_scoring.features.engine import SqlEngine
+from credit_scoring.features.engine import SqlEngine, engine_from_config
 from credit_scoring.features.history import HistorySpec, aggregate_history, load_spec
 from credit_scoring.io import atomic_dir, parquet_options
+
+if TYPE_CHECKING:
+    from credit_scoring.config import FeaturesConfig
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,33 @@ def build_features(
         ingest(source_dir, ingested, strict=strict)
         seconds = {"ingest": round(time.perf_counter() - start, 3)}
         return _build(ingested, out_dir, settings, seconds)
+
+
+def build_configured(
+    source_dir: Path | str,
+    out_dir: Path | str,
+    features: FeaturesConfig,
+    *,
+    strict: bool = False,
+    engine: str | None = None,
+) -> FeatureSummary:
+    """:func:`build_features` as ``conf/features`` sets it up: spec, engine, parts, chunks.
+
+    The one way in for every caller holding the configuration (the stage, the
+    ``features`` and ``score`` commands, the monitor on a raw directory), so a batch
+    scored from raw files is built with the stage's settings, not the code's defaults.
+    ``engine`` overrides ``features.engine``.
+    """
+    with engine_from_config(features, engine) as opened:  # Spark asked for but absent: exit 2
+        return build_features(
+            source_dir,
+            out_dir,
+            spec=load_spec(features.history),
+            engine=opened,
+            strict=strict,
+            chunk_rows=features.build.chunk_rows,
+            partition_rows=features.build.partition_rows,
+        )
 
 
 @dataclass(frozen=True)

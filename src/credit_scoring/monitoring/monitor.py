@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_scoring.config import MonitoringConfig
+from credit_scoring.config import FeaturesConfig, MonitoringConfig
 from credit_scoring.io import atomic_dir
 from credit_scoring.monitoring.drift import DriftResult, data_drift_report
 from credit_scoring.monitoring.populations import (
@@ -376,12 +376,15 @@ def run_monitor(
     models_dir: Path = Path("models"),
     since: datetime | None = None,
     until: datetime | None = None,
+    features: FeaturesConfig | None = None,
 ) -> MonitorResult:
     """Load the champion, score both populations, write ``out`` atomically, log to MLflow.
 
     ``current`` is a directory (raw tables or feature tables; ``current_tables`` says
     which application tables) or a prediction-log URL (``sqlite:///...``), read for
-    ``since``..``until``. Bad input raises :class:`MonitorInputError`.
+    ``since``..``until``. A raw directory's features are built with ``features`` (the
+    feature stage's configuration; ``None``: ``conf/features``). Bad input raises
+    :class:`MonitorInputError`.
     """
     import mlflow
 
@@ -398,14 +401,14 @@ def run_monitor(
             f"{tracking_uri}: {exc}"
         ) from exc
     columns = applicant_columns(champion)
-    reference_rows = read_applicants(reference, ["application_train"], columns)
+    reference_rows = read_applicants(reference, ["application_train"], columns, features)
     reference_pop = score(
         champion, reference_rows, settings.batch_size, f"{reference} (application_train)"
     )
     if _is_log_url(current):
         current_pop = from_prediction_log(current, champion, since, until)
     else:
-        rows = read_applicants(Path(current), current_tables, columns)
+        rows = read_applicants(Path(current), current_tables, columns, features)
         current_pop = score(
             champion, rows, settings.batch_size, f"{current} ({', '.join(current_tables)})"
         )

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from credit_scoring.contracts.model_io import HISTORY_COLUMN, HISTORY_FEATURES
 from credit_scoring.errors import CreditScoringError
 from credit_scoring.monitoring.prediction_log import PREDICTIONS, log_engine
 from credit_scoring.publish import Champion, check_inputs, predict_in_batches
+
+if TYPE_CHECKING:
+    from credit_scoring.config import FeaturesConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,12 @@ def monitored_columns(champion: Champion) -> list[str]:
     return names
 
 
-def _feature_dir(path: Path, scratch: Path) -> Path:
-    """``path`` if it holds feature tables, else the features built from its raw CSV files."""
+def _feature_dir(path: Path, scratch: Path, features: FeaturesConfig | None) -> Path:
+    """``path`` if it holds feature tables, else the features built from its raw CSV files.
+
+    Built with ``features`` (the feature stage's configuration; ``None``:
+    ``conf/features``), on DuckDB in this process.
+    """
     if (path / "train.parquet").is_file():
         return path
     if not (path / "application_train.csv").is_file():
@@ -81,15 +89,20 @@ def _feature_dir(path: Path, scratch: Path) -> Path:
             f"{path}: neither a feature directory (train.parquet) nor a raw directory "
             "(application_train.csv)"
         )
-    from credit_scoring.features.build import build_features
+    from credit_scoring.config import compose_config
+    from credit_scoring.features.build import build_configured
 
     log.info("building the features of %s", path)
-    build_features(path, scratch)
+    features = features or compose_config([])[1].features
+    build_configured(path, scratch, features, engine="duckdb")
     return scratch
 
 
 def read_applicants(
-    path: Path | str, tables: Sequence[str], columns: Sequence[str] | None = None
+    path: Path | str,
+    tables: Sequence[str],
+    columns: Sequence[str] | None = None,
+    features: FeaturesConfig | None = None,
 ) -> pd.DataFrame:
     """The applicants of ``tables`` (``application_train``/``_test``) in a feature or raw dir.
 
@@ -105,8 +118,8 @@ def read_applicants(
     if unknown or not tables:
         raise MonitorInputError(f"tables must be among {sorted(FEATURE_FILES)}, got {list(tables)}")
     with tempfile.TemporaryDirectory(prefix="monitor-features-") as tmp:
-        features = _feature_dir(path, Path(tmp) / "features")
-        frames = [_read_table(features / FEATURE_FILES[t], columns) for t in tables]
+        built = _feature_dir(path, Path(tmp) / "features", features)
+        frames = [_read_table(built / FEATURE_FILES[t], columns) for t in tables]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise MonitorInputError(f"{path}: no applicants in {', '.join(tables)}")
