@@ -112,26 +112,18 @@ def _work(implementation: str, raw: Path, out: Path, result: Path) -> None:
 
     from credit_scoring.config import compose_config
     from credit_scoring.data.ingest import ingest
-    from credit_scoring.features.build import build_features
-    from credit_scoring.features.engine import engine_from_config
+    from credit_scoring.features.build import build_configured
     from tests.oracle import oracle_features
 
-    # The SQL engine and the build as the DVC stage runs them (conf/features: threads,
-    # memory limit, chunk and partition sizes).
+    # The build as the DVC stage runs it (conf/features: the spec, the engine's threads
+    # and memory limit, chunk and partition sizes).
     features = compose_config(conf_dir=REPO_ROOT / "conf")[1].features
     start = time.perf_counter()
     steps: dict[str, float] = {}
     if implementation == "ingest":
         ingest(raw, out / "ingested")
     elif implementation == "build_features":
-        with engine_from_config(features) as opened:
-            steps = build_features(
-                out / "ingested",
-                out / "features",
-                engine=opened,
-                chunk_rows=features.build.chunk_rows,
-                partition_rows=features.build.partition_rows,
-            ).seconds
+        steps = build_configured(out / "ingested", out / "features", features).seconds
     elif implementation == "oracle":
         oracle_features(raw)
     elif implementation == "parse":
