@@ -128,13 +128,10 @@ def build_applicants(
     """The applicants' rows (raw fields and history aggregates) as the feature stage builds them.
 
     ``work`` is a scratch directory; errors name the user's files, not the links in it.
-    ``features`` is the feature stage's configuration (``None``: ``conf/features``
-    composed here), whose engine must run in this process (DuckDB).
+    ``features`` is the feature stage's configuration (``None``: ``conf/features``);
+    whatever engine it names, the build runs on DuckDB in this process.
     """
-    from credit_scoring.config import compose_config
     from credit_scoring.features.build import TEST_FILE, TRAIN_FILE, build_configured
-
-    features = features or compose_config([])[1].features
 
     staged = work / "raw"
     staged.mkdir()

@@ -1,16 +1,26 @@
-"""Atomic outputs: a failed stage leaves the previous output, or nothing, never half of one."""
+"""Writing outputs: atomically, with the pipeline's Parquet options, beside the work.
+
+A failed stage leaves the previous output, or nothing, never half of one. The two
+overlap helpers keep one piece of work in flight beside the caller's (Arrow,
+Parquet, DuckDB and zstd release the GIL, so a second core does it) and hold at
+most two pieces at once, so memory stays bounded.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def usable_cpus() -> int:
@@ -82,3 +92,42 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
         f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
     ]
     return {"use_dictionary": text or False}
+
+
+def read_ahead(pool: Executor, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``fn(item)`` of each item, in order, the next one running on ``pool`` meanwhile.
+
+    While the caller works on one result, the next item's ``fn`` runs: two results
+    at most are alive. An error of ``fn`` is raised when its result is reached.
+    """
+    pending: Future[R] | None = None
+    for item in items:
+        ahead = pool.submit(fn, item)
+        if pending is not None:
+            yield pending.result()
+        pending = ahead
+    if pending is not None:
+        yield pending.result()
+
+
+class WriteBehind:
+    """Writes run on ``pool`` one after another, behind the caller.
+
+    Each :meth:`submit` first waits for the previous write (whose error is raised
+    there), so one write is in flight at most; :meth:`wait` waits for the last one.
+    """
+
+    def __init__(self, pool: Executor) -> None:
+        self._pool = pool
+        self._pending: Future[Any] | None = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(*args, **kwargs)`` once the previous write is done."""
+        self.wait()
+        self._pending = self._pool.submit(fn, *args, **kwargs)
+
+    def wait(self) -> None:
+        """Wait for the write in flight, if any (raising its error)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()

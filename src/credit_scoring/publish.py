@@ -55,7 +55,7 @@ from credit_scoring.api.tables import (
 from credit_scoring.contracts import model_io
 from credit_scoring.data.schema import DAYS_SENTINEL, SENTINEL_COLUMNS
 from credit_scoring.errors import CreditScoringError, SchemaError
-from credit_scoring.io import atomic_file, usable_cpus
+from credit_scoring.io import atomic_file, read_ahead, usable_cpus
 from credit_scoring.models.pyfunc import Predictor, batch_predictor
 
 if TYPE_CHECKING:
@@ -435,11 +435,8 @@ def _load(
             # while the driver inserts this one: two batches of rows are held at most.
             starts = range(0, len(clients), settings.batch_size)
             with ThreadPoolExecutor(1, thread_name_prefix="publish") as pool:
-                ahead = pool.submit(prepare, starts[0]) if starts else None
-                for i in tqdm(range(len(starts)), desc="load clients", unit="batch"):
-                    assert ahead is not None
-                    prepared = ahead.result()
-                    ahead = pool.submit(prepare, starts[i + 1]) if i + 1 < len(starts) else None
+                batches = read_ahead(pool, prepare, starts)
+                for prepared in tqdm(batches, total=len(starts), desc="load clients", unit="batch"):
                     for logical, columns, rows in prepared:
                         _insert_frame(conn, staged[logical], columns, rows)
             for model, champion in champions.items():

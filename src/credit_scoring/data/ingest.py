@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from credit_scoring.data.loading import ValidationReport, _load_all, _log_warnings
 from credit_scoring.data.schema import TABLES
 from credit_scoring.errors import SchemaError
-from credit_scoring.io import atomic_dir, parquet_options
+from credit_scoring.io import WriteBehind, atomic_dir, parquet_options
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,11 @@ def ingest(raw_dir: Path | str, out_dir: Path | str, *, strict: bool = False) ->
     start = time.perf_counter()
     # Each checked table is written on a thread of its own while the next one is
     # parsed (Parquet encoding releases the GIL); one write in flight at a time.
-    with atomic_dir(out_dir) as scratch, ThreadPoolExecutor(max_workers=1) as writer:
-        written: Future[None] | None = None
+    with atomic_dir(out_dir) as scratch, ThreadPoolExecutor(max_workers=1) as pool:
+        behind = WriteBehind(pool)
 
         def write(name: str, table: pa.Table) -> pa.Table:
-            nonlocal written
-            if written is not None:
-                written.result()
-            written = writer.submit(
+            behind.submit(
                 pq.write_table,
                 table,
                 scratch / parquet_name(name),
@@ -133,8 +130,7 @@ def ingest(raw_dir: Path | str, out_dir: Path | str, *, strict: bool = False) ->
             return table.select(_key_columns(name))
 
         loaded, report = _load_all(Path(raw_dir), strict=strict, tables=None, keep=write)
-        if written is not None:
-            written.result()
+        behind.wait()
         _log_warnings(report)
         report.raise_for_errors()
         manifest = _manifest(loaded, report)

@@ -28,11 +28,11 @@ numbers it (the header is line 1), column and key. Nothing is ever written.
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from credit_scoring.data.schema import DAYS_SENTINEL, SENTINEL_COLUMNS, TABLES, Column, TableSchema
 from credit_scoring.errors import SchemaError
+from credit_scoring.io import read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -243,12 +244,10 @@ def _load_all(
     # reports into its own report, merged in table order, so the findings and their
     # order do not depend on which finishes first.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending: deque[Future[tuple[pa.Table | None, ValidationReport]]] = deque()
-        queue = iter(names)
-        for name in tqdm(names, desc="reading", unit="table", disable=None):
-            while len(pending) < 2 and (ahead := next(queue, None)) is not None:
-                pending.append(pool.submit(_load_own, raw_dir, TABLES[ahead]))
-            table, own = pending.popleft().result()
+        checked = read_ahead(pool, functools.partial(_load_own, raw_dir), names)
+        for name, (table, own) in zip(
+            tqdm(names, desc="reading", unit="table", disable=None), checked, strict=True
+        ):
             report.extend(own)
             loaded[name] = table if keep is None or table is None else keep(name, table)
     _check_application_keys(raw_dir, loaded, report)
@@ -258,10 +257,10 @@ def _load_all(
     return loaded, report
 
 
-def _load_own(raw_dir: Path, schema: TableSchema) -> tuple[pa.Table | None, ValidationReport]:
-    """``_load_one`` into a report of its own (for the threads of ``_load_all``)."""
+def _load_own(raw_dir: Path, name: str) -> tuple[pa.Table | None, ValidationReport]:
+    """``_load_one`` of table ``name`` into a report of its own (for ``_load_all``'s threads)."""
     own = ValidationReport()
-    return _load_one(raw_dir, schema, own), own
+    return _load_one(raw_dir, TABLES[name], own), own
 
 
 def _load_one(raw_dir: Path, schema: TableSchema, report: ValidationReport) -> pa.Table | None:

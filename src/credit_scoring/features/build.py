@@ -28,7 +28,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,7 +56,7 @@ from credit_scoring.features.application import (
 )
 from credit_scoring.features.engine import SqlEngine, engine_from_config
 from credit_scoring.features.history import HistorySpec, aggregate_history, load_spec
-from credit_scoring.io import atomic_dir, parquet_options
+from credit_scoring.io import WriteBehind, atomic_dir, parquet_options
 
 if TYPE_CHECKING:
     from credit_scoring.config import FeaturesConfig
@@ -144,18 +144,23 @@ def build_features(
 def build_configured(
     source_dir: Path | str,
     out_dir: Path | str,
-    features: FeaturesConfig,
+    features: FeaturesConfig | None = None,
     *,
     strict: bool = False,
     engine: str | None = None,
 ) -> FeatureSummary:
     """:func:`build_features` as ``conf/features`` sets it up: spec, engine, parts, chunks.
 
-    The one way in for every caller holding the configuration (the stage, the
-    ``features`` and ``score`` commands, the monitor on a raw directory), so a batch
-    scored from raw files is built with the stage's settings, not the code's defaults.
+    The one way in for every caller outside the tests (the stage, the ``features``
+    and ``score`` commands, the monitor on a raw directory), so a batch scored from
+    raw files is built with the stage's settings, not the code's defaults.
+    ``features`` is that configuration (``None``: ``conf/features`` composed here);
     ``engine`` overrides ``features.engine``.
     """
+    if features is None:
+        from credit_scoring.config import compose_config
+
+        features = compose_config()[1].features
     with engine_from_config(features, engine) as opened:  # Spark asked for but absent: exit 2
         return build_features(
             source_dir,
@@ -420,17 +425,15 @@ class _Writers:
         encoded_at = {name: j for j, name in enumerate(self.encoded_names)}
         history_at = {name: i for i, name in enumerate(self.names)}
         nan = None
-        written: Future[None] | None = None
+        behind = WriteBehind(self._io)
         try:
             starts = range(0, rows.num_rows, chunk_rows)
             for start in tqdm(starts, desc="encoding", unit="chunk", disable=None):
                 chunk = rows.slice(start, chunk_rows)
                 values = history.take(chunk.column("SK_ID_CURR").to_numpy())
-                if written is not None:
-                    written.result()
-                written = self._io.submit(
-                    self.train.write_table, _with_history(chunk, values, self.names)
-                )
+                # Built before the previous write is waited for: Arrow wraps the history
+                # rows without copying them, so no second chunk is held.
+                behind.submit(self.train.write_table, _with_history(chunk, values, self.names))
                 known = pc.fill_null(
                     pc.not_equal(chunk.column("CODE_GENDER"), _UNKNOWN_GENDER), True
                 )
@@ -455,5 +458,4 @@ class _Writers:
                 )
                 self.matrix.rows += kept.num_rows
         finally:
-            if written is not None:
-                written.result()
+            behind.wait()

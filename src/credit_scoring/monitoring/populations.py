@@ -89,11 +89,9 @@ def _feature_dir(path: Path, scratch: Path, features: FeaturesConfig | None) -> 
             f"{path}: neither a feature directory (train.parquet) nor a raw directory "
             "(application_train.csv)"
         )
-    from credit_scoring.config import compose_config
     from credit_scoring.features.build import build_configured
 
     log.info("building the features of %s", path)
-    features = features or compose_config([])[1].features
     build_configured(path, scratch, features, engine="duckdb")
     return scratch
 
